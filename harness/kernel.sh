@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# shellcheck shell=bash
+#
+# Kernel trees and kernel builds, shared by run.sh and harness/patches-check.sh.
+#
+# Expects: TOP, CACHE, KDIR (prepared), JOBS, HEAVY_LOCK, HEAVY_LOCK_WAIT, and
+# the functions die and progress.
+
+host_arch() {
+	local m
+	m=$(uname -m)
+	echo "${m/aarch64/arm64}"
+}
+
+# Kernel tree -------------------------------------------------------------
+
+prepare_kdir() {
+	local tarball=/usr/src/linux-source-6.12.tar.xz tmp
+	if [[ -n $KDIR ]]; then
+		[[ -f $KDIR/Makefile && -d $KDIR/virt/kvm ]] ||
+			die "KDIR=$KDIR is not a kernel tree (no Makefile or virt/kvm)"
+		KDIR=$(realpath "$KDIR")
+		return
+	fi
+	KDIR=$DEFAULT_KDIR
+	[[ -f $KDIR/Makefile ]] && return
+	[[ -f $tarball ]] || die "$tarball missing: apt-get install linux-source-6.12"
+	progress "extracting $tarball into $CACHE"
+	mkdir -p "$CACHE"
+	tmp=$(mktemp -d "$CACHE/extract.XXXXXX")
+	tar -C "$tmp" -xf "$tarball"
+	mv "$tmp/linux-source-6.12" "$KDIR"
+	rmdir "$tmp"
+}
+
+kernel_version() {
+	make -s -C "$KDIR" kernelversion 2>/dev/null
+}
+
+series_patches() {
+	local p
+	[[ -f $TOP/kernel-patches/series ]] || return 0
+	while read -r p; do
+		p=${p%%#*}
+		p=${p// /}
+		[[ -n $p ]] || continue
+		[[ -f $TOP/kernel-patches/$p ]] || die "kernel-patches/series names $p, which does not exist"
+		echo "$TOP/kernel-patches/$p"
+	done <"$TOP/kernel-patches/series"
+}
+
+# What a tree was made from: the source, and the patches applied to it.
+tree_identity() {
+	local n=$1
+	{
+		echo "$KDIR"
+		kernel_version
+		series_patches | head -n "$n" | xargs -r cat
+	} | sha256sum | cut -c1-16
+}
+
+# A copy of KDIR with the first $2 patches of the series applied, in
+# $CACHE/trees/$1.  Build output lives in out-<arch>/ inside it, so the
+# compiler sees the same relative paths in every tree and ccache hits across
+# them.  Files that change are given a fresh mtime so that make rebuilds them.
+prepare_tree() {
+	local name=$1 npatches=$2 tree=$CACHE/trees/$1 id p changed
+	id=$(tree_identity "$npatches")
+	if [[ -f $tree/.vsched-tree && $(cat "$tree/.vsched-tree") == "$id" ]]; then
+		echo "$tree"
+		return
+	fi
+	progress "preparing kernel tree $name ($npatches patches)"
+	mkdir -p "$tree"
+	rm -f "$tree/.vsched-tree"
+	changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
+		--out-format='%n' "$KDIR/" "$tree/")
+	(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)
+	while read -r p; do
+		[[ -n $p ]] || continue
+		patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d "$tree" <"$p" >&2 ||
+			die "$(basename "$p") does not apply to $(kernel_version) with --fuzz=0"
+	done < <(series_patches | head -n "$npatches")
+	echo "$id" >"$tree/.vsched-tree"
+	echo "$tree"
+}
+
+with_heavy_lock() {
+	mkdir -p "$CACHE"
+	(
+		flock -w "$HEAVY_LOCK_WAIT" 9 || die "waited ${HEAVY_LOCK_WAIT}s for $HEAVY_LOCK"
+		"$@"
+	) 9>"$HEAVY_LOCK"
+}
+
+kernel_image_path() {
+	case $1 in
+	arm64) echo arch/arm64/boot/Image ;;
+	x86_64) echo arch/x86/boot/bzImage ;;
+	esac
+}
+
+kbuild() {
+	local arch=$1 tree=$2
+	shift 2
+	local karch=$arch cross=""
+	[[ $arch == arm64 && $(host_arch) != arm64 ]] && cross=aarch64-linux-gnu-
+	CCACHE_DIR=$CACHE/ccache CCACHE_BASEDIR=$CACHE/trees CCACHE_NOHASHDIR=1 \
+		make -C "$tree" O="out-$arch" ARCH="$karch" CROSS_COMPILE="$cross" \
+		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"
+}
+
+configure_kernel() {
+	local arch=$1 tree=$2 out=$2/out-$1 want missing
+	mkdir -p "$out"
+	cat "$TOP/kernel-patches/config/common.config" \
+		"$TOP/kernel-patches/config/$arch.config" >"$out/fragment.new"
+	if [[ -f $out/.config ]] && cmp -s "$out/fragment.new" "$out/fragment.config"; then
+		rm "$out/fragment.new"
+		return
+	fi
+	mv "$out/fragment.new" "$out/fragment.config"
+	kbuild "$arch" "$tree" -s KCONFIG_ALLCONFIG="out-$arch/fragment.config" allnoconfig >"$out/config.log" 2>&1 ||
+		die "allnoconfig for $arch failed: see $out/config.log"
+	missing=""
+	for want in $(grep -o '^CONFIG_[A-Za-z0-9_]*=[^ #]*' "$out/fragment.config"); do
+		grep -qx "$want" "$out/.config" || missing+=" $want"
+	done
+	[[ -z $missing ]] || die "kernel-patches/config: not set in the $arch .config (unmet dependency?):$missing"
+}
+
+build_kernel_locked() {
+	local arch=$1 tree=$2 out=$2/out-$1 start
+	start=$(date +%s)
+	configure_kernel "$arch" "$tree"
+	progress "building $arch kernel in $out"
+	if ! kbuild "$arch" "$tree" -j"$JOBS" "$(basename "$(kernel_image_path "$arch")")" >"$out/build.log" 2>&1; then
+		tail -n 30 "$out/build.log" >&2
+		die "$arch kernel build failed: see $out/build.log"
+	fi
+	progress "built $arch kernel in $(($(date +%s) - start))s"
+}
+
+# build_kernel ARCH TREE_NAME NPATCHES: build the kernel of tree TREE_NAME
+# (KDIR plus the first NPATCHES patches of the series); prints its image path.
+build_kernel() {
+	local arch=$1 tree_name=$2 npatches=$3 tree
+	tree=$(prepare_tree "$tree_name" "$npatches")
+	with_heavy_lock build_kernel_locked "$arch" "$tree" >&2
+	echo "$tree/out-$arch/$(kernel_image_path "$arch")"
+}
+

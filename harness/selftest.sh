@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# The harness's own tests: the console parser against fixture logs, the
+# runner against fixture tests (pass, broken, hung, skip), run.sh's handling
+# of bad input, host runs without /dev/kvm, results that are never
+# overwritten, and make install.  Output is in the runner's console format.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FIX=$TOP/harness/fixtures
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=harness/steps.sh
+. "$TOP/harness/steps.sh"
+
+HOST_ARCH=$(uname -m)
+HOST_ARCH=${HOST_ARCH/aarch64/arm64}
+
+# Compare the parser's rows (minus the run column) with the expected ones.
+parse_fixture() {
+	local name=$1 list=""
+	[[ -f $FIX/$name.list ]] && list=$FIX/$name.list
+	awk -v run=fixture -v list="$list" -v kernel=1 -f "$TOP/harness/summarize.awk" \
+		"$FIX/$name.log" | cut -f2- >"$WORK/$name.got"
+	diff -u "$FIX/$name.expected" "$WORK/$name.got"
+}
+
+runner_fixtures() {
+	local runner=$WORK/vsched-runner
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$runner" "$TOP/harness/runner.c"
+	cp "$FIX"/*.sh "$FIX/runner.list" "$WORK/"
+	"$runner" "$WORK/runner.list" >"$WORK/runner.log" 2>&1 || true
+	cat "$WORK/runner.log"
+	awk -v run=fixture -v list="$WORK/runner.list" -f "$TOP/harness/summarize.awk" \
+		"$WORK/runner.log" | cut -f2,3 >"$WORK/runner.got"
+	diff -u "$FIX/runner.expected" "$WORK/runner.got"
+	# The broken test's log is kept under its name.
+	grep -q '^# ==== Test Assertion Failure ====' "$WORK/runner.log"
+	grep -q '^not ok 3 hung_test # TIMEOUT 2s$' "$WORK/runner.log"
+}
+
+table_totals() {
+	local out
+	out=$(printf 'r\ta\tPASS\t1\t\nr\tb\tFAIL\t1\tx\nr\tc\tTIMEOUT\t1\t\nr\td\tSKIP\t-\twhy\n' |
+		awk -f "$TOP/harness/table.awk" || true)
+	echo "$out"
+	[[ $(tail -n 1 <<<"$out") == "1 passed, 2 failed, 1 skipped" ]]
+}
+
+# run.sh must reject bad input with exit 2 and exactly one line.
+expect_usage_error() {
+	local rc=0 err
+	err=$("$TOP/run.sh" "$@" 2>&1 >/dev/null) || rc=$?
+	echo "run.sh $*: rc=$rc: $err"
+	[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == run.sh:* ]]
+}
+
+bad_flags() {
+	expect_usage_error --bogus
+	expect_usage_error --arch mips
+	expect_usage_error --arch
+	expect_usage_error frobnicate
+	expect_usage_error --kernel /nonexistent/Image --arch arm64
+	expect_usage_error --arm64-mode el3
+	"$TOP/run.sh" --help | grep -q '^usage: ./run.sh'
+}
+
+missing_kdir() {
+	KDIR=/nonexistent/linux expect_usage_error prepare
+	KDIR=$WORK expect_usage_error prepare
+}
+
+# Without /dev/kvm a host run reports a skip with the reason, not a failure.
+no_dev_kvm() {
+	local out rc=0
+	out=$(VSCHED_DEV_KVM=/nonexistent/kvm VSCHED_RESULTS=$WORK/results \
+		"$TOP/run.sh" --host --test kvm_env_test 2>/dev/null) || rc=$?
+	echo "$out"
+	[[ $rc -eq 0 ]]
+	grep -q 'SKIP.*no usable /nonexistent/kvm' <<<"$out"
+	[[ $(tail -n 1 <<<"$out") == "0 passed, 0 failed, 1 skipped" ]]
+}
+
+# Two runs in the same second get two directories.
+results_kept() {
+	local n
+	for n in 1 2; do
+		VSCHED_DEV_KVM=/nonexistent/kvm VSCHED_RESULTS=$WORK/kept \
+			"$TOP/run.sh" --host --test kvm_env_test >/dev/null 2>&1
+	done
+	ls "$WORK/kept"
+	[[ $(find "$WORK/kept" -mindepth 1 -maxdepth 1 -type d | wc -l) -eq 2 ]]
+}
+
+unknown_test() {
+	VSCHED_RESULTS=$WORK/results expect_usage_error --host --test no_such_test
+}
+
+make_install() {
+	make -s -C "$TOP" install INSTALL_PATH="$WORK/inst"
+	test -x "$WORK/inst/run_kselftest.sh"
+	test -x "$WORK/inst/vsched-runner"
+	grep -q '^timeout=[0-9]' "$WORK/inst/settings"
+	grep -q '^kvm_env_test ' "$WORK/inst/tests.list"
+}
+
+shellcheck_scripts() {
+	if ! command -v shellcheck >/dev/null; then
+		echo "SKIP - shellcheck is not installed"
+		return 4
+	fi
+	shellcheck -x "$TOP/run.sh" "$TOP"/harness/*.sh "$TOP"/.ci/run
+}
+
+STEP_SELF=$TOP/harness/selftest.sh
+step_dispatch "$@"
+
+step parse_pass_and_skip 30 parse_fixture pass
+step parse_fail_and_timeout 30 parse_fixture fail-timeout
+step parse_kernel_warn_mid_test 30 parse_fixture kernel-warn
+step parse_truncated_log 30 parse_fixture truncated
+step runner_fixture_outcomes 60 runner_fixtures
+step table_counts_timeout_as_failed 30 table_totals
+step run_sh_rejects_bad_flags 60 bad_flags
+step run_sh_rejects_missing_kdir 120 missing_kdir
+step host_run_without_dev_kvm_skips 900 no_dev_kvm
+step results_never_overwritten 300 results_kept
+step run_sh_rejects_unknown_test 300 unknown_test
+step make_install_layout 300 make_install
+step shellcheck 120 shellcheck_scripts
+echo "kvm-vsched: done tainted=-1"

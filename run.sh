@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# run.sh - build the patched test kernels and the suite, boot them in QEMU,
+# run every test inside and print one table of results.
+#
+# See ./run.sh --help, and README.md.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${VSCHED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-vsched}
+DEFAULT_KDIR=$CACHE/linux-source-6.12
+KDIR=${KDIR:-}
+RESULTS=${VSCHED_RESULTS:-$TOP/results}
+DEV_KVM=${VSCHED_DEV_KVM:-/dev/kvm}
+JOBS=${JOBS:-$(nproc)}
+# Builds and QEMU runs take this lock, so that concurrent runs on a small
+# machine queue up instead of competing for its cores.
+HEAVY_LOCK=$CACHE/heavy.lock
+HEAVY_LOCK_WAIT=${VSCHED_LOCK_WAIT:-5400}
+BOOT_MARGIN=180
+
+ARCHES=()
+TESTS=()
+HOST=0
+UNPATCHED=0
+KERNEL_IMAGE=""
+ARM64_MODES="vhe nvhe"
+COMMAND=run
+RUN_DIRS=()
+
+usage() {
+	cat <<EOF
+usage: ./run.sh [COMMAND] [OPTIONS]
+
+Commands:
+  run             (default) build the patched kernels and the suite, boot
+                  each kernel in QEMU, run every test, print the results
+  check           what 'make check' runs: harness tests, series checks,
+                  host run, patched and unpatched QEMU runs
+  harness-tests   the harness's own tests only
+  patches-check   apply kernel-patches/ in order, checkpatch each patch,
+                  build each prefix of the series (both arches)
+  prepare         install packages and extract the kernel tree, nothing else
+  list            list the tests (same as --list)
+
+Options:
+  --arch ARCH     arm64 or x86_64; repeat for both (default: both)
+  --host          run against this machine's $DEV_KVM instead of QEMU
+  --kernel IMAGE  boot this kernel image instead of building one (one --arch)
+  --test NAME     run only NAME (repeatable; see --list)
+  --list          list the tests for the chosen arches and exit
+  --unpatched     build and boot the stock kernel, without kernel-patches/
+  --arm64-mode M  vhe, nvhe or both (default: both)
+  -h, --help      this text
+
+Environment: KDIR (kernel tree; default: Debian's linux-source-6.12,
+extracted into $CACHE), VSCHED_CACHE, VSCHED_RESULTS, JOBS.
+Results go to results/<date>-<arch>-<kernel>/ (console.log, tap.log,
+summary.tsv); nothing there is overwritten.
+EOF
+}
+
+die() {
+	echo "run.sh: $*" >&2
+	exit 2
+}
+
+progress() {
+	printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+parse_args() {
+	if [[ $# -gt 0 && $1 != -* ]]; then
+		case $1 in
+		run | check | harness-tests | patches-check | prepare | list) COMMAND=$1 ;;
+		*) die "unknown command '$1' (see --help)" ;;
+		esac
+		shift
+	fi
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		--arch)
+			[[ $# -ge 2 ]] || die "--arch needs a value: arm64 or x86_64"
+			case $2 in
+			arm64 | x86_64) ARCHES+=("$2") ;;
+			aarch64) ARCHES+=(arm64) ;;
+			*) die "--arch $2: use arm64 or x86_64" ;;
+			esac
+			shift
+			;;
+		--host) HOST=1 ;;
+		--kernel)
+			[[ $# -ge 2 ]] || die "--kernel needs an image path"
+			[[ -f $2 ]] || die "--kernel $2: no such file"
+			KERNEL_IMAGE=$(realpath "$2")
+			shift
+			;;
+		--test)
+			[[ $# -ge 2 ]] || die "--test needs a test name (see --list)"
+			TESTS+=("$2")
+			shift
+			;;
+		--list) COMMAND=list ;;
+		--unpatched) UNPATCHED=1 ;;
+		--arm64-mode)
+			[[ $# -ge 2 ]] || die "--arm64-mode needs vhe, nvhe or both"
+			case $2 in
+			vhe | nvhe) ARM64_MODES=$2 ;;
+			both) ARM64_MODES="vhe nvhe" ;;
+			*) die "--arm64-mode $2: use vhe, nvhe or both" ;;
+			esac
+			shift
+			;;
+		-h | --help)
+			usage
+			exit 0
+			;;
+		*) die "unknown option '$1' (see --help)" ;;
+		esac
+		shift
+	done
+	if [[ ${#ARCHES[@]} -eq 0 ]]; then
+		if [[ $HOST -eq 1 ]]; then
+			ARCHES=("$(host_arch)")
+		else
+			ARCHES=(arm64 x86_64)
+		fi
+	fi
+	if [[ -n $KERNEL_IMAGE && ${#ARCHES[@]} -ne 1 ]]; then
+		die "--kernel needs exactly one --arch"
+	fi
+	if [[ $HOST -eq 1 && ( ${#ARCHES[@]} -ne 1 || ${ARCHES[0]} != "$(host_arch)" ) ]]; then
+		die "--host runs only this machine's arch ($(host_arch))"
+	fi
+}
+
+# Packages ----------------------------------------------------------------
+
+needed_packages() {
+	echo make gcc libc6-dev libnuma-dev rsync
+	[[ $HOST -eq 1 && $COMMAND == run ]] && return
+	echo flex bison bc libelf-dev libssl-dev ccache
+	echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+	echo qemu-system-arm qemu-system-x86
+	[[ -z $KDIR ]] && echo linux-source-6.12
+	[[ $COMMAND == check || $COMMAND == harness-tests ]] && echo shellcheck
+	[[ $COMMAND == check || $COMMAND == patches-check ]] && echo libperl-dev
+	return 0
+}
+
+missing_packages() {
+	local p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+			echo "$p"
+	done
+}
+
+# Debian's archive may have moved past 6.12.117; take it when it is offered.
+linux_source_version() {
+	apt-cache madison linux-source-6.12 2>/dev/null | awk -F'|' '
+		{ gsub(/ /, "", $2) }
+		$2 == "6.12.117-1~deb12u1" { exact = $2 }
+		END { if (exact) print "=" exact }'
+}
+
+ensure_packages() {
+	local missing pin
+	command -v dpkg-query >/dev/null || die "not a Debian system: install $(needed_packages | tr '\n' ' ')by hand"
+	# shellcheck disable=SC2046
+	missing=$(missing_packages $(needed_packages) | tr '\n' ' ')
+	[[ -z ${missing// /} ]] && return 0
+	[[ $(id -u) -eq 0 ]] || die "missing packages: ${missing}(install them as root: apt-get install ${missing% })"
+	progress "installing packages: $missing"
+	timeout 900 apt-get update -q >/dev/null || die "apt-get update failed"
+	if [[ $missing == *linux-source-6.12* ]]; then
+		pin=$(linux_source_version)
+		missing=${missing/linux-source-6.12/linux-source-6.12$pin}
+	fi
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y -q $missing >/dev/null ||
+		die "apt-get install $missing failed"
+}
+
+# shellcheck source=harness/kernel.sh
+. "$TOP/harness/kernel.sh"
+
+# The suite ---------------------------------------------------------------
+
+build_suite() {
+	local arch=$1
+	progress "building the suite for $arch"
+	with_heavy_lock make -s -C "$TOP" ARCH="$arch" KDIR="$KDIR" all >&2 ||
+		die "suite build for $arch failed"
+}
+
+# The run's list: every test, or only those named with --test.
+write_run_list() {
+	local arch=$1 out=$2 t
+	local list=$TOP/build/$arch/tests.list
+	if [[ $HOST -eq 1 ]]; then
+		# The upstream gate is for the kernels this suite builds and boots.
+		list=$TOP/build/$arch/host.list
+		grep -v "^upstream/" "$TOP/build/$arch/tests.list" >"$list" || true
+	fi
+	if [[ ${#TESTS[@]} -eq 0 ]]; then
+		cp "$list" "$out"
+		return
+	fi
+	: >"$out"
+	for t in "${TESTS[@]}"; do
+		awk -v t="$t" '$1 == t' "$list" >>"$out"
+		grep -q "^$t " "$out" || die "--test $t: no such test for $arch (see --list)"
+	done
+}
+
+gen_init_cpio() {
+	local bin=$TOP/build/host/gen_init_cpio
+	if [[ ! -x $bin || $KDIR/usr/gen_init_cpio.c -nt $bin ]]; then
+		mkdir -p "$(dirname "$bin")"
+		gcc -O2 -o "$bin" "$KDIR/usr/gen_init_cpio.c"
+	fi
+	echo "$bin"
+}
+
+# An initramfs (built without root) holding the runner as /init and the
+# run's tests below /suite.
+make_initramfs() {
+	local arch=$1 list=$2 cpio=$3 b=$TOP/build/$1 spec f
+	spec=$cpio.spec
+	{
+		echo "dir /dev 0755 0 0"
+		echo "nod /dev/console 0600 0 0 c 5 1"
+		echo "dir /proc 0755 0 0"
+		echo "dir /sys 0755 0 0"
+		echo "dir /tmp 1777 0 0"
+		echo "dir /suite 0755 0 0"
+		echo "file /init $b/vsched-runner 0755 0 0"
+		echo "file /suite/tests.list $list 0644 0 0"
+		awk '{ print $3 }' "$list" | sort -u | while read -r f; do
+			dirname "/suite/$f" | awk -F/ '{ p = ""; for (i = 2; i <= NF; i++) { p = p "/" $i; print "dir " p " 0755 0 0" } }'
+			echo "file /suite/$f $b/$f 0755 0 0"
+		done | awk '!seen[$0]++'
+	} >"$spec"
+	"$(gen_init_cpio)" "$spec" >"$cpio"
+}
+
+# Sets QEMU_CMD for one boot.
+qemu_command() {
+	local arch=$1 image=$2 initrd=$3 mode=$4 append
+	case $arch in
+	arm64)
+		append="console=ttyAMA0 panic=-1"
+		[[ $mode == nvhe ]] && append+=" kvm-arm.mode=nvhe"
+		QEMU_CMD=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3
+			-cpu max,pauth-impdef=on -smp 2 -m 3G)
+		;;
+	x86_64)
+		# Multi-threaded TCG hangs and corrupts nested guests under vCPU
+		# overcommit (../shared/notes/machine.md); single-threaded does not.
+		append="console=ttyS0 panic=-1"
+		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
+		;;
+	esac
+	QEMU_CMD+=(-display none -monitor none -serial stdio -no-reboot
+		-kernel "$image" -initrd "$initrd" -append "$append")
+}
+
+# results/<date>-<label>, never an existing directory.
+new_run_dir() {
+	local label=$1 base dir n=1
+	base=$RESULTS/$(date +%Y%m%d-%H%M%S)-$label
+	dir=$base
+	while ! mkdir -p "$RESULTS" || ! mkdir "$dir" 2>/dev/null; do
+		n=$((n + 1))
+		dir=$base.$n
+		[[ $n -lt 100 ]] || die "cannot create a results directory under $RESULTS"
+	done
+	echo "$dir"
+}
+
+list_timeout_sum() {
+	awk '{ s += $2 } END { print s + 0 }' "$1"
+}
+
+# Prints one progress line a test while the console streams by.
+progress_filter() {
+	local label=$1
+	awk -v label="$label" '
+		{ print > "/dev/stdout" }
+		match($0, /kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/) {
+			split(substr($0, RSTART, RLENGTH), f, " ")
+			printf "    %s: %s rc=%s %.1fs\n", label, f[4], substr(f[5], 4), substr(f[6], 4) / 1000 > "/dev/stderr"
+			fflush("/dev/stderr")
+		}'
+}
+
+boot_and_run_locked() {
+	local arch=$1 image=$2 initrd=$3 mode=$4 dir=$5 limit=$6 rc=0
+	qemu_command "$arch" "$image" "$initrd" "$mode"
+	printf "%q " "${QEMU_CMD[@]}" >"$dir/qemu.cmd"
+	echo >>"$dir/qemu.cmd"
+	progress "booting $arch ${mode:-} $(basename "$image") (limit ${limit}s)"
+	timeout --kill-after=10 "$limit" "${QEMU_CMD[@]}" </dev/null 2>"$dir/qemu.stderr" |
+		progress_filter "$arch${mode:+-$mode}" >"$dir/console.log" || rc=$?
+	if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+		echo "kvm-vsched: host: QEMU killed after ${limit}s" >>"$dir/console.log"
+	fi
+	return 0
+}
+
+summarize_run() {
+	local dir=$1 run=$2 list=$3 kernel=$4
+	awk -v run="$run" -v list="$list" -v kernel="$kernel" \
+		-f "$TOP/harness/summarize.awk" "$dir/console.log" >"$dir/summary.tsv"
+	grep -E '^(not )?ok |^TAP|^1\.\.' "$dir/console.log" >"$dir/tap.log" || true
+	RUN_DIRS+=("$dir")
+}
+
+# How many patches of the series a kernel state carries.
+state_patches() {
+	if [[ $1 == unpatched ]]; then
+		echo 0
+	else
+		series_patches | wc -l
+	fi
+}
+
+run_in_qemu() {
+	local arch=$1 state=$2 mode=$3 image kver label dir limit
+	if [[ -n $KERNEL_IMAGE ]]; then
+		image=$KERNEL_IMAGE
+		kver=custom
+	else
+		image=$(build_kernel "$arch" "$state" "$(state_patches "$state")")
+		kver=$(kernel_version)-$state
+	fi
+	label=$arch${mode:+-$mode}-$kver
+	dir=$(new_run_dir "$label")
+	write_run_list "$arch" "$dir/tests.list"
+	make_initramfs "$arch" "$dir/tests.list" "$dir/initramfs.cpio"
+	limit=$(($(list_timeout_sum "$dir/tests.list") + BOOT_MARGIN))
+	with_heavy_lock boot_and_run_locked "$arch" "$image" "$dir/initramfs.cpio" "$mode" "$dir" "$limit"
+	rm -f "$dir/initramfs.cpio"
+	summarize_run "$dir" "$label" "$dir/tests.list" 1
+}
+
+run_on_host() {
+	local arch=$1 dir label
+	label=host-$arch-$(uname -r)
+	dir=$(new_run_dir "$label")
+	write_run_list "$arch" "$dir/tests.list"
+	cp "$dir/tests.list" "$TOP/build/$arch/run.list"
+	if [[ ! -r $DEV_KVM || ! -w $DEV_KVM ]]; then
+		printf '%s\t%s\tSKIP\t-\t%s\n' "$label" "all-tests" "no usable $DEV_KVM on this host" >"$dir/summary.tsv"
+		: >"$dir/console.log"
+		RUN_DIRS+=("$dir")
+		return
+	fi
+	progress "running on this host's $DEV_KVM"
+	timeout --kill-after=10 $(($(list_timeout_sum "$dir/tests.list") + 60)) \
+		"$TOP/build/$arch/vsched-runner" "$TOP/build/$arch/run.list" </dev/null 2>&1 |
+		progress_filter "host" >"$dir/console.log" || true
+	summarize_run "$dir" "$label" "$dir/tests.list" 0
+}
+
+# Results -------------------------------------------------------------------
+
+print_results() {
+	local d files=()
+	for d in "${RUN_DIRS[@]}"; do
+		files+=("$d/summary.tsv")
+	done
+	[[ ${#files[@]} -gt 0 ]] || die "no runs to report"
+	awk -f "$TOP/harness/table.awk" "${files[@]}"
+}
+
+# Commands ------------------------------------------------------------------
+
+cmd_list() {
+	local arch
+	for arch in "${ARCHES[@]}"; do
+		make -s -C "$TOP" ARCH="$arch" KDIR="${KDIR:-$DEFAULT_KDIR}" list-tests 2>/dev/null |
+			awk -v a="$arch" '{ printf "%-8s %-40s %5ss\n", a, $1, $2 }' ||
+			die "cannot list the tests for $arch (is KDIR prepared? run ./run.sh prepare)"
+	done
+}
+
+cmd_run() {
+	local arch mode state=patched
+	[[ $UNPATCHED -eq 1 ]] && state=unpatched
+	for arch in "${ARCHES[@]}"; do
+		build_suite "$arch"
+		if [[ $HOST -eq 1 ]]; then
+			run_on_host "$arch"
+		elif [[ $arch == arm64 ]]; then
+			for mode in $ARM64_MODES; do
+				run_in_qemu "$arch" "$state" "$mode"
+			done
+		else
+			run_in_qemu "$arch" "$state" ""
+		fi
+	done
+}
+
+cmd_harness_tests() {
+	local dir
+	dir=$(new_run_dir harness)
+	progress "running the harness's own tests"
+	bash "$TOP/harness/selftest.sh" >"$dir/console.log" 2>&1 || true
+	summarize_run "$dir" harness "" 0
+}
+
+cmd_patches_check() {
+	local dir
+	dir=$(new_run_dir patches-check)
+	progress "checking kernel-patches/"
+	KDIR=$KDIR VSCHED_CACHE=$CACHE bash "$TOP/harness/patches-check.sh" >"$dir/console.log" 2>&1 || true
+	summarize_run "$dir" patches-check "" 0
+}
+
+cmd_check() {
+	local state mode
+	cmd_harness_tests
+	cmd_patches_check
+	HOST=1
+	build_suite "$(host_arch)"
+	run_on_host "$(host_arch)"
+	HOST=0
+	build_suite arm64
+	build_suite x86_64
+	for state in patched unpatched; do
+		for mode in $ARM64_MODES; do
+			run_in_qemu arm64 "$state" "$mode"
+		done
+		run_in_qemu x86_64 "$state" ""
+	done
+}
+
+main() {
+	local start status
+	start=$(date +%s)
+	parse_args "$@"
+	case $COMMAND in
+	list)
+		cmd_list
+		return
+		;;
+	esac
+	ensure_packages
+	prepare_kdir
+	case $COMMAND in
+	prepare)
+		progress "ready: KDIR=$KDIR"
+		return
+		;;
+	harness-tests) cmd_harness_tests ;;
+	patches-check) cmd_patches_check ;;
+	check) cmd_check ;;
+	run) cmd_run ;;
+	esac
+	status=0
+	print_results || status=$?
+	progress "finished in $(($(date +%s) - start))s; results in ${RUN_DIRS[*]}"
+	return "$status"
+}
+
+main "$@"
