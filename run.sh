@@ -254,6 +254,7 @@ qemu_command() {
 	arm64)
 		append="console=ttyAMA0 panic=-1"
 		[[ $mode == nvhe ]] && append+=" kvm-arm.mode=nvhe"
+		# shellcheck disable=SC2054 # commas belong to QEMU options
 		QEMU_CMD=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3
 			-cpu max,pauth-impdef=on -smp 2 -m 3G)
 		;;
@@ -261,6 +262,7 @@ qemu_command() {
 		# Multi-threaded TCG hangs and corrupts nested guests under vCPU
 		# overcommit (../shared/notes/machine.md); single-threaded does not.
 		append="console=ttyS0 panic=-1"
+		# shellcheck disable=SC2054 # commas belong to QEMU options
 		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
 		;;
 	esac
@@ -330,20 +332,21 @@ state_patches() {
 
 run_in_qemu() {
 	local arch=$1 state=$2 mode=$3 image kver label dir limit
-	if [[ -n $KERNEL_IMAGE ]]; then
-		image=$KERNEL_IMAGE
-		kver=custom
-	else
-		image=$(build_kernel "$arch" "$state" "$(state_patches "$state")")
-		kver=$(kernel_version)-$state
-	fi
+	kver=custom
+	[[ -z $KERNEL_IMAGE ]] && kver=$(kernel_version)-$state
 	label=$arch${mode:+-$mode}-$kver
 	dir=$(new_run_dir "$label")
+	if [[ -n $KERNEL_IMAGE ]]; then
+		image=$KERNEL_IMAGE
+	else
+		image=$dir/kernel.img
+		build_kernel "$arch" "$state" "$(state_patches "$state")" "$image"
+	fi
 	write_run_list "$arch" "$dir/tests.list"
 	make_initramfs "$arch" "$dir/tests.list" "$dir/initramfs.cpio"
 	limit=$(($(list_timeout_sum "$dir/tests.list") + BOOT_MARGIN))
 	with_heavy_lock boot_and_run_locked "$arch" "$image" "$dir/initramfs.cpio" "$mode" "$dir" "$limit"
-	rm -f "$dir/initramfs.cpio"
+	rm -f "$dir/initramfs.cpio" "$dir/kernel.img"
 	summarize_run "$dir" "$label" "$dir/tests.list" 1
 }
 

@@ -123,14 +123,16 @@ configure_kernel() {
 	kbuild "$arch" "$tree" -s KCONFIG_ALLCONFIG="out-$arch/fragment.config" allnoconfig >"$out/config.log" 2>&1 ||
 		die "allnoconfig for $arch failed: see $out/config.log"
 	missing=""
-	for want in $(grep -o '^CONFIG_[A-Za-z0-9_]*=[^ #]*' "$out/fragment.config"); do
+	while read -r want; do
 		grep -qx "$want" "$out/.config" || missing+=" $want"
-	done
+	done < <(grep -o '^CONFIG_[A-Za-z0-9_]*=[^ #]*' "$out/fragment.config")
 	[[ -z $missing ]] || die "kernel-patches/config: not set in the $arch .config (unmet dependency?):$missing"
 }
 
 build_kernel_locked() {
-	local arch=$1 tree=$2 out=$2/out-$1 start
+	local arch=$1 tree out start
+	tree=$(prepare_tree "$2" "$3")
+	out=$tree/out-$arch
 	start=$(date +%s)
 	configure_kernel "$arch" "$tree"
 	progress "building $arch kernel in $out"
@@ -139,14 +141,16 @@ build_kernel_locked() {
 		die "$arch kernel build failed: see $out/build.log"
 	fi
 	progress "built $arch kernel in $(($(date +%s) - start))s"
+	if [[ -n ${4:-} ]]; then
+		cp "$out/$(kernel_image_path "$arch")" "$4"
+	fi
 }
 
-# build_kernel ARCH TREE_NAME NPATCHES: build the kernel of tree TREE_NAME
-# (KDIR plus the first NPATCHES patches of the series); prints its image path.
+# build_kernel ARCH TREE_NAME NPATCHES [DEST]: build the kernel of tree TREE_NAME
+# (KDIR plus the first NPATCHES patches of the series) and copy its image to
+# DEST, so that a later rebuild of the tree by another run cannot change it.
 build_kernel() {
-	local arch=$1 tree_name=$2 npatches=$3 tree
-	tree=$(prepare_tree "$tree_name" "$npatches")
-	with_heavy_lock build_kernel_locked "$arch" "$tree" >&2
-	echo "$tree/out-$arch/$(kernel_image_path "$arch")"
+	# The tree is prepared under the lock too: another run may be building in it.
+	with_heavy_lock build_kernel_locked "$@" >&2
 }
 

@@ -44,18 +44,18 @@ series_matches_files() {
 
 checkpatch_one() {
 	local patch=$1 out
-	out=$(cd "$KDIR" && perl scripts/checkpatch.pl --strict --no-tree --no-summary-file \
-		--terse "$patch" 2>&1 || true)
+	# checkpatch exits non-zero on any finding; the verdict is taken below.
+	out=$(perl "$KDIR/scripts/checkpatch.pl" --strict --no-tree --terse "$patch" 2>&1) || true
 	echo "$out"
 	# --strict adds CHECKs; the bar is no ERROR and no WARNING.
 	! grep -qE ': (ERROR|WARNING):' <<<"$out"
 }
 
 build_prefix() {
-	local arch=$1 n=$2 image log
-	image=$(build_kernel "$arch" prefix "$n")
+	local arch=$1 n=$2 log
+	build_kernel "$arch" prefix "$n"
 	log=$CACHE/trees/prefix/out-$arch/build.log
-	echo "built $image"
+	echo "built the first $n patches for $arch"
 	if grep -E 'warning:' "$log"; then
 		echo "compiler warnings with the first $n patches ($arch)"
 		return 1

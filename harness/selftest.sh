@@ -85,8 +85,8 @@ no_dev_kvm() {
 
 # Two runs in the same second get two directories.
 results_kept() {
-	local n
-	for n in 1 2; do
+
+	for _ in 1 2; do
 		VSCHED_DEV_KVM=/nonexistent/kvm VSCHED_RESULTS=$WORK/kept \
 			"$TOP/run.sh" --host --test kvm_env_test >/dev/null 2>&1
 	done
