@@ -412,7 +412,7 @@ cmd_harness_tests() {
 	local dir
 	dir=$(new_run_dir harness)
 	progress "running the harness's own tests"
-	bash "$TOP/harness/selftest.sh" >"$dir/console.log" 2>&1 || true
+	KDIR=$KDIR bash "$TOP/harness/selftest.sh" >"$dir/console.log" 2>&1 || true
 	summarize_run "$dir" harness "" 0
 }
 

@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define MAX_TESTS	256
 #define MAX_ARGS	32
 #define LINE_MAX_LEN	1024
@@ -134,7 +135,7 @@ static void mount_pseudo_filesystems(void)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(mounts); i++) {
 		mkdir(mounts[i].dir, 0755);
 		if (mount(mounts[i].src, mounts[i].dir, mounts[i].type, 0, NULL) &&
 		    errno != EBUSY)

@@ -106,6 +106,20 @@ make_install() {
 	grep -q '^kvm_env_test ' "$WORK/inst/tests.list"
 }
 
+# Every C source of the suite: no checkpatch ERROR or WARNING (CHECKs about
+# uint64_t and friends are the selftests' own style).
+checkpatch_sources() {
+	local kdir=${KDIR:-${VSCHED_CACHE:-$HOME/.cache/kvm-vsched}/linux-source-6.12} out
+	if [[ ! -f $kdir/scripts/checkpatch.pl ]]; then
+		echo "SKIP - no scripts/checkpatch.pl in KDIR=$kdir"
+		return 4
+	fi
+	out=$(cd "$TOP" && find selftests lib guest_code bench harness -name '*.[ch]' -print0 |
+		xargs -0 -r -n1 perl "$kdir/scripts/checkpatch.pl" --no-tree --strict --terse -f 2>&1) || true
+	echo "$out" | grep -E ': (ERROR|WARNING):' || true
+	! grep -qE ': (ERROR|WARNING):' <<<"$out"
+}
+
 shellcheck_scripts() {
 	if ! command -v shellcheck >/dev/null; then
 		echo "SKIP - shellcheck is not installed"
@@ -130,4 +144,5 @@ step results_never_overwritten 300 results_kept
 step run_sh_rejects_unknown_test 300 unknown_test
 step make_install_layout 300 make_install
 step shellcheck 120 shellcheck_scripts
+step checkpatch_c_sources 300 checkpatch_sources
 echo "kvm-vsched: done tainted=-1"

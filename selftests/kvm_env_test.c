@@ -83,7 +83,7 @@ static void test_l1_has_svm(void)
 	return;
 #endif
 	if (!in_suite_boot()) {
-		ksft_test_result_skip("l1_cpu_has_svm: only checked inside the suite's QEMU boot\n");
+		ksft_test_result_skip("l1_cpu_has_svm: checked only in the QEMU boot\n");
 		return;
 	}
 	f = fopen("/proc/cpuinfo", "r");
