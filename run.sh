@@ -25,6 +25,7 @@ ARCHES=()
 TESTS=()
 HOST=0
 UNPATCHED=0
+BISECT_SERIES=0
 KERNEL_IMAGE=""
 ARM64_MODES="vhe nvhe"
 COMMAND=run
@@ -44,6 +45,11 @@ Commands:
                   build each prefix of the series (both arches)
   prepare         install packages and extract the kernel tree, nothing else
   list            list the tests (same as --list)
+  bisect          for "git bisect run" in a kernel git tree (KDIR, default: the
+                  current directory): build it (with the series if --series),
+                  boot it, run the --test(s); exit 0 good, 1 bad, 125 cannot test
+                  (build failure, series does not apply, all skipped), 128 on
+                  bad usage (aborts the bisection)
 
 Options:
   --arch ARCH     arm64 or x86_64; repeat for both (default: both)
@@ -53,6 +59,7 @@ Options:
   --list          list the tests for the chosen arches and exit
   --unpatched     build and boot the stock kernel, without kernel-patches/
   --arm64-mode M  vhe, nvhe or both (default: both)
+  --series       (bisect) apply kernel-patches/ on top of each commit
   -h, --help      this text
 
 Environment: KDIR (kernel tree; default: Debian's linux-source-6.12,
@@ -62,9 +69,12 @@ summary.tsv); nothing there is overwritten.
 EOF
 }
 
+# Usage errors exit 2, but 128 under "git bisect run", where 2 would mean "bad".
+DIE_CODE=2
+
 die() {
 	echo "run.sh: $*" >&2
-	exit 2
+	exit "$DIE_CODE"
 }
 
 progress() {
@@ -75,6 +85,10 @@ parse_args() {
 	if [[ $# -gt 0 && $1 != -* ]]; then
 		case $1 in
 		run | check | harness-tests | patches-check | prepare | list) COMMAND=$1 ;;
+		bisect)
+			COMMAND=bisect
+			DIE_CODE=128
+			;;
 		*) die "unknown command '$1' (see --help)" ;;
 		esac
 		shift
@@ -104,6 +118,7 @@ parse_args() {
 			;;
 		--list) COMMAND=list ;;
 		--unpatched) UNPATCHED=1 ;;
+		--series) BISECT_SERIES=1 ;;
 		--arm64-mode)
 			[[ $# -ge 2 ]] || die "--arm64-mode needs vhe, nvhe or both"
 			case $2 in
@@ -140,13 +155,13 @@ parse_args() {
 
 needed_packages() {
 	echo make gcc libc6-dev libnuma-dev rsync
+	# The suite is built from Debian's tree unless KDIR names another one.
+	[[ -z $KDIR || $COMMAND == bisect ]] && echo linux-source-6.12
 	[[ $HOST -eq 1 && $COMMAND == run ]] && return
 	echo flex bison bc libelf-dev libssl-dev ccache
 	echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	echo qemu-system-arm qemu-system-x86
-	[[ -z $KDIR ]] && echo linux-source-6.12
 	[[ $COMMAND == check || $COMMAND == harness-tests ]] && echo shellcheck
-	[[ $COMMAND == check || $COMMAND == patches-check ]] && echo libperl-dev
 	return 0
 }
 
@@ -192,7 +207,7 @@ ensure_packages() {
 build_suite() {
 	local arch=$1
 	progress "building the suite for $arch"
-	with_heavy_lock make -s -C "$TOP" ARCH="$arch" KDIR="$KDIR" all >&2 ||
+	with_heavy_lock make -s -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
 		die "suite build for $arch failed"
 }
 
@@ -442,6 +457,36 @@ cmd_check() {
 	done
 }
 
+# Under "git bisect run": the kernel comes from the tree being bisected, the
+# suite from Debian's 6.12 tree, so the test binaries stay the same at every
+# step and only the kernel moves.
+cmd_bisect() {
+	local arch dir results
+	[[ ${#ARCHES[@]} -eq 1 ]] || die "bisect needs exactly one --arch"
+	[[ ${#TESTS[@]} -gt 0 ]] || die "bisect needs at least one --test NAME"
+	[[ $HOST -eq 0 && -z $KERNEL_IMAGE ]] || die "bisect builds and boots the tree: no --host or --kernel"
+	arch=${ARCHES[0]}
+	extract_default_kdir
+	SUITE_KDIR=$DEFAULT_KDIR
+	build_suite "$arch"
+	progress "bisect: $(git -C "$KDIR" log -1 --format='%h %s' 2>/dev/null || echo "$KDIR")"
+	if ! build_kernel "$arch" bisect "$([[ $BISECT_SERIES -eq 1 ]] && series_patches | wc -l || echo 0)" \
+		"$CACHE/bisect-$arch.img"; then
+		progress "bisect: cannot build this commit: skip (125)"
+		return 125
+	fi
+	KERNEL_IMAGE=$CACHE/bisect-$arch.img
+	run_in_qemu "$arch" bisect "$([[ $arch == arm64 ]] && echo "${ARM64_MODES%% *}")"
+	dir=${RUN_DIRS[-1]}
+	print_results || true
+	results=$(cut -f3 "$dir/summary.tsv" | sort -u | tr '\n' ' ')
+	case $results in
+	*FAIL* | *TIMEOUT*) progress "bisect: bad (1)"; return 1 ;;
+	*PASS*) progress "bisect: good (0)"; return 0 ;;
+	*) progress "bisect: nothing ran, all skipped: skip (125)"; return 125 ;;
+	esac
+}
+
 main() {
 	local start status
 	start=$(date +%s)
@@ -452,6 +497,9 @@ main() {
 		return
 		;;
 	esac
+	if [[ $COMMAND == bisect && -z $KDIR ]]; then
+		KDIR=$PWD
+	fi
 	ensure_packages
 	prepare_kdir
 	case $COMMAND in
@@ -462,6 +510,10 @@ main() {
 	harness-tests) cmd_harness_tests ;;
 	patches-check) cmd_patches_check ;;
 	check) cmd_check ;;
+	bisect)
+		cmd_bisect
+		return
+		;;
 	run) cmd_run ;;
 	esac
 	status=0

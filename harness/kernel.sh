@@ -14,23 +14,29 @@ host_arch() {
 
 # Kernel tree -------------------------------------------------------------
 
-prepare_kdir() {
+# Debian's linux-source-6.12, extracted once into the cache, never edited.
+extract_default_kdir() {
 	local tarball=/usr/src/linux-source-6.12.tar.xz tmp
+	[[ -f $DEFAULT_KDIR/Makefile ]] && return
+	[[ -f $tarball ]] || die "$tarball missing: apt-get install linux-source-6.12"
+	progress "extracting $tarball into $CACHE"
+	mkdir -p "$CACHE"
+	tmp=$(mktemp -d "$CACHE/extract.XXXXXX")
+	tar -C "$tmp" -xf "$tarball"
+	mv "$tmp/linux-source-6.12" "$DEFAULT_KDIR"
+	rmdir "$tmp"
+}
+
+# KDIR: the user's tree, or the default one.
+prepare_kdir() {
 	if [[ -n $KDIR ]]; then
 		[[ -f $KDIR/Makefile && -d $KDIR/virt/kvm ]] ||
 			die "KDIR=$KDIR is not a kernel tree (no Makefile or virt/kvm)"
 		KDIR=$(realpath "$KDIR")
 		return
 	fi
+	extract_default_kdir
 	KDIR=$DEFAULT_KDIR
-	[[ -f $KDIR/Makefile ]] && return
-	[[ -f $tarball ]] || die "$tarball missing: apt-get install linux-source-6.12"
-	progress "extracting $tarball into $CACHE"
-	mkdir -p "$CACHE"
-	tmp=$(mktemp -d "$CACHE/extract.XXXXXX")
-	tar -C "$tmp" -xf "$tarball"
-	mv "$tmp/linux-source-6.12" "$KDIR"
-	rmdir "$tmp"
 }
 
 kernel_version() {
@@ -55,6 +61,11 @@ tree_identity() {
 	{
 		echo "$KDIR"
 		kernel_version
+		# A git tree (a bisection) changes under the same path.
+		if [[ -e $KDIR/.git ]]; then
+			git -C "$KDIR" rev-parse HEAD
+			git -C "$KDIR" diff HEAD
+		fi
 		series_patches | head -n "$n" | xargs -r cat
 	} | sha256sum | cut -c1-16
 }

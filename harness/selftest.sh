@@ -49,12 +49,12 @@ table_totals() {
 	[[ $(tail -n 1 <<<"$out") == "1 passed, 2 failed, 1 skipped" ]]
 }
 
-# run.sh must reject bad input with exit 2 and exactly one line.
+# run.sh must reject bad input with exit 2 (128 under bisect) and exactly one line.
 expect_usage_error() {
-	local rc=0 err
+	local rc=0 err want=${WANT_RC:-2}
 	err=$("$TOP/run.sh" "$@" 2>&1 >/dev/null) || rc=$?
 	echo "run.sh $*: rc=$rc: $err"
-	[[ $rc -eq 2 && $(wc -l <<<"$err") -eq 1 && $err == run.sh:* ]]
+	[[ $rc -eq $want && $(wc -l <<<"$err") -eq 1 && $err == run.sh:* ]]
 }
 
 bad_flags() {
@@ -65,6 +65,14 @@ bad_flags() {
 	expect_usage_error --kernel /nonexistent/Image --arch arm64
 	expect_usage_error --arm64-mode el3
 	"$TOP/run.sh" --help | grep -q '^usage: ./run.sh'
+}
+
+# Under "git bisect run", exit 2 would mark a commit bad: usage errors abort instead.
+bisect_usage() {
+	WANT_RC=128 expect_usage_error bisect --arch x86_64
+	WANT_RC=128 expect_usage_error bisect --test kvm_env_test
+	WANT_RC=128 expect_usage_error bisect --bogus
+	WANT_RC=128 KDIR=/nonexistent expect_usage_error bisect --arch x86_64 --test kvm_env_test
 }
 
 missing_kdir() {
@@ -139,6 +147,7 @@ step runner_fixture_outcomes 60 runner_fixtures
 step table_counts_timeout_as_failed 30 table_totals
 step run_sh_rejects_bad_flags 60 bad_flags
 step run_sh_rejects_missing_kdir 120 missing_kdir
+step bisect_usage_errors_abort 120 bisect_usage
 step host_run_without_dev_kvm_skips 900 no_dev_kvm
 step results_never_overwritten 300 results_kept
 step run_sh_rejects_unknown_test 300 unknown_test
