@@ -207,7 +207,8 @@ ensure_packages() {
 build_suite() {
 	local arch=$1
 	progress "building the suite for $arch"
-	with_heavy_lock make -s -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
+	# Its own lock: a quick build need not wait behind a QEMU run.
+	with_lock "$CACHE/suite-$arch.lock" make -s -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
 		die "suite build for $arch failed"
 }
 

@@ -96,12 +96,21 @@ prepare_tree() {
 	echo "$tree"
 }
 
-with_heavy_lock() {
-	mkdir -p "$CACHE"
+# with_lock FILE COMMAND...: run COMMAND holding FILE (flock), waiting at most
+# HEAVY_LOCK_WAIT seconds for it.
+with_lock() {
+	local lock=$1
+	shift
+	mkdir -p "$(dirname "$lock")"
 	(
-		flock -w "$HEAVY_LOCK_WAIT" 9 || die "waited ${HEAVY_LOCK_WAIT}s for $HEAVY_LOCK"
+		flock -w "$HEAVY_LOCK_WAIT" 9 || die "waited ${HEAVY_LOCK_WAIT}s for $lock"
 		"$@"
-	) 9>"$HEAVY_LOCK"
+	) 9>"$lock"
+}
+
+# Kernel builds and QEMU runs: one at a time on the machine.
+with_heavy_lock() {
+	with_lock "$HEAVY_LOCK" "$@"
 }
 
 kernel_image_path() {
