@@ -523,4 +523,5 @@ main() {
 	return "$status"
 }
 
-main "$@"
+# One line: bash reads scripts as it runs them, and this file may be edited meanwhile.
+main "$@"; exit

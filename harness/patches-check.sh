@@ -70,21 +70,26 @@ no_patches() {
 STEP_SELF=$TOP/harness/patches-check.sh
 step_dispatch "$@"
 
-step series_matches_patch_files 30 series_matches_files
-mapfile -t all < <(series_patches)
-if [[ ${#all[@]} -eq 0 ]]; then
-	step series_not_empty 10 no_patches
-fi
-for i in "${!all[@]}"; do
-	p=${all[$i]}
-	name=$(basename "$p" .patch)
-	step "checkpatch/$name" 120 checkpatch_one "$p"
-done
-# Build every prefix, oldest first, in one tree: each step is incremental.
-for i in "${!all[@]}"; do
-	name=$(basename "${all[$i]}" .patch)
-	for arch in arm64 x86_64; do
-		step "build/$arch/${name%%-*}" 3600 build_prefix "$arch" $((i + 1))
+main() {
+	step series_matches_patch_files 30 series_matches_files
+	mapfile -t all < <(series_patches)
+	if [[ ${#all[@]} -eq 0 ]]; then
+		step series_not_empty 10 no_patches
+	fi
+	for i in "${!all[@]}"; do
+		p=${all[$i]}
+		name=$(basename "$p" .patch)
+		step "checkpatch/$name" 120 checkpatch_one "$p"
 	done
-done
-echo "kvm-vsched: done tainted=-1"
+	# Build every prefix, oldest first, in one tree: each step is incremental.
+	for i in "${!all[@]}"; do
+		name=$(basename "${all[$i]}" .patch)
+		for arch in arm64 x86_64; do
+			step "build/$arch/${name%%-*}" 3600 build_prefix "$arch" $((i + 1))
+		done
+	done
+	echo "kvm-vsched: done tainted=-1"
+}
+
+# One line: bash reads scripts as it runs them, and this file may be edited meanwhile.
+main "$@"; exit

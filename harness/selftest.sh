@@ -107,7 +107,8 @@ unknown_test() {
 }
 
 make_install() {
-	make -s -C "$TOP" install INSTALL_PATH="$WORK/inst"
+	flock -w 900 "${VSCHED_CACHE:-$HOME/.cache/kvm-vsched}/suite-$HOST_ARCH.lock" \
+		make -s -C "$TOP" install INSTALL_PATH="$WORK/inst"
 	test -x "$WORK/inst/run_kselftest.sh"
 	test -x "$WORK/inst/vsched-runner"
 	grep -q '^timeout=[0-9]' "$WORK/inst/settings"
@@ -139,19 +140,24 @@ shellcheck_scripts() {
 STEP_SELF=$TOP/harness/selftest.sh
 step_dispatch "$@"
 
-step parse_pass_and_skip 30 parse_fixture pass
-step parse_fail_and_timeout 30 parse_fixture fail-timeout
-step parse_kernel_warn_mid_test 30 parse_fixture kernel-warn
-step parse_truncated_log 30 parse_fixture truncated
-step runner_fixture_outcomes 60 runner_fixtures
-step table_counts_timeout_as_failed 30 table_totals
-step run_sh_rejects_bad_flags 60 bad_flags
-step run_sh_rejects_missing_kdir 120 missing_kdir
-step bisect_usage_errors_abort 120 bisect_usage
-step host_run_without_dev_kvm_skips 900 no_dev_kvm
-step results_never_overwritten 300 results_kept
-step run_sh_rejects_unknown_test 300 unknown_test
-step make_install_layout 300 make_install
-step shellcheck 120 shellcheck_scripts
-step checkpatch_c_sources 300 checkpatch_sources
-echo "kvm-vsched: done tainted=-1"
+main() {
+	step parse_pass_and_skip 30 parse_fixture pass
+	step parse_fail_and_timeout 30 parse_fixture fail-timeout
+	step parse_kernel_warn_mid_test 30 parse_fixture kernel-warn
+	step parse_truncated_log 30 parse_fixture truncated
+	step runner_fixture_outcomes 60 runner_fixtures
+	step table_counts_timeout_as_failed 30 table_totals
+	step run_sh_rejects_bad_flags 60 bad_flags
+	step run_sh_rejects_missing_kdir 120 missing_kdir
+	step bisect_usage_errors_abort 120 bisect_usage
+	step host_run_without_dev_kvm_skips 900 no_dev_kvm
+	step results_never_overwritten 300 results_kept
+	step run_sh_rejects_unknown_test 300 unknown_test
+	step make_install_layout 300 make_install
+	step shellcheck 120 shellcheck_scripts
+	step checkpatch_c_sources 300 checkpatch_sources
+	echo "kvm-vsched: done tainted=-1"
+}
+
+# One line: bash reads scripts as it runs them, and this file may be edited meanwhile.
+main "$@"; exit
