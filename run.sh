@@ -308,7 +308,7 @@ progress_filter() {
 	local label=$1
 	awk -v label="$label" '
 		{ print > "/dev/stdout" }
-		match($0, /kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/) {
+		match($0, /^kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/) {
 			split(substr($0, RSTART, RLENGTH), f, " ")
 			printf "    %s: %s rc=%s %.1fs\n", label, f[4], substr(f[5], 4), substr(f[6], 4) / 1000 > "/dev/stderr"
 			fflush("/dev/stderr")
@@ -397,6 +397,20 @@ print_results() {
 }
 
 # Commands ------------------------------------------------------------------
+
+# --test names are checked before anything is built, so a typo costs nothing.
+check_test_names() {
+	local arch t lists=""
+	[[ ${#TESTS[@]} -gt 0 ]] || return 0
+	for arch in "${ARCHES[@]}"; do
+		lists+=$(awk -v arch="$arch" -v subdir="$([[ $arch == arm64 ]] && echo arm64 || echo x86)" \
+			-f "$TOP/harness/mklist.awk" "$TOP/selftests/TESTS" "$TOP/selftests/upstream.$arch")$'\n'
+	done
+	for t in "${TESTS[@]}"; do
+		awk -v t="$t" '$1 == t { found = 1 } END { exit !found }' <<<"$lists" ||
+			die "--test $t: no such test for ${ARCHES[*]} (see --list)"
+	done
+}
 
 cmd_list() {
 	local arch
@@ -492,6 +506,7 @@ main() {
 	local start status
 	start=$(date +%s)
 	parse_args "$@"
+	check_test_names
 	case $COMMAND in
 	list)
 		cmd_list

@@ -11,7 +11,8 @@
 # kernel=1 when the log is a kernel console (a missing "done" marker or a
 # splat outside any test is then a failure of the run itself).
 #
-# A kernel WARNING/BUG/Oops/panic/lockdep report fails the test that was
+# Markers start a line: a nested log (test output is prefixed "# ") is not
+# mistaken for this one. A kernel WARNING/BUG/Oops/panic/lockdep report fails the test that was
 # running when it was printed, whatever the test's own verdict.
 
 function trim(s) {
@@ -44,16 +45,16 @@ BEGIN {
 
 { sub(/\r$/, "") }
 
-match($0, /kvm-vsched: start [0-9]+ [^ ]+/) {
-	split(substr($0, RSTART, RLENGTH), f, " ")
+/^kvm-vsched: start [0-9]+ [^ ]+/ {
+	split($0, f, " ")
 	cur = f[4]
 	note_test(cur)
 	started[cur] = 1
 	next
 }
 
-match($0, /kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/) {
-	split(substr($0, RSTART, RLENGTH), f, " ")
+/^kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/ {
+	split($0, f, " ")
 	name = f[4]
 	ended[name] = 1
 	rc[name] = substr(f[5], 4)
@@ -62,7 +63,7 @@ match($0, /kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/) {
 	next
 }
 
-/kvm-vsched: done/ { done = 1; cur = ""; next }
+/^kvm-vsched: done/ { done = 1; cur = ""; next }
 
 /^(not )?ok [0-9]+ [^ ]+/ && !/^# / {
 	name = $0
@@ -80,7 +81,15 @@ cur != "" && /^# / {
 		if (reason != "")
 			skipwhy[cur] = reason
 	}
-	if (text ~ /Assertion Failure|FAIL|^not ok|[Ee]rror/ && !(cur in failwhy))
+	# The line after an assertion header names the file, line and expression.
+	if (after_assert) {
+		if (!(cur in failwhy))
+			failwhy[cur] = text
+		after_assert = 0
+	}
+	if (text ~ /Test Assertion Failure/)
+		after_assert = 1
+	else if (text ~ /^not ok|FAIL|[Ee]rror/ && !(cur in failwhy))
 		failwhy[cur] = text
 	if (text ~ /[^ ]/)
 		lastout[cur] = text
@@ -113,7 +122,7 @@ END {
 			res = tap[name]
 			why = res == "SKIP" ? skipwhy[name] : \
 			      res == "FAIL" ? ((name in failwhy) ? failwhy[name] : \
-					       "rc=" rc[name] ": " lastout[name]) : ""
+					       "rc=" rc[name] (lastout[name] != "" ? ": " lastout[name] : "")) : ""
 		} else {
 			res = "FAIL"
 			why = "no TAP result line (rc=" rc[name] ")"
