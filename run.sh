@@ -26,6 +26,7 @@ TESTS=()
 HOST=0
 UNPATCHED=0
 BISECT_SERIES=0
+BENCH_ARGS=()
 KERNEL_IMAGE=""
 ARM64_MODES="vhe nvhe"
 COMMAND=run
@@ -45,6 +46,8 @@ Commands:
                   build each prefix of the series (both arches)
   prepare         install packages and extract the kernel tree, nothing else
   list            list the tests (same as --list)
+  bench [ARGS]    benchmarks (see ./run.sh bench --help): A/B of ipi_aware_yield
+                  in one boot of the patched x86_64 kernel, CSV + table + plot
   bisect          for "git bisect run" in a kernel git tree (KDIR, default: the
                   current directory): build it (with the series if --series),
                   boot it, run the --test(s); exit 0 good, 1 bad, 125 cannot test
@@ -85,6 +88,14 @@ parse_args() {
 	if [[ $# -gt 0 && $1 != -* ]]; then
 		case $1 in
 		run | check | harness-tests | patches-check | prepare | list) COMMAND=$1 ;;
+		bench)
+			# bench/bench.sh parses its own options.
+			COMMAND=bench
+			shift
+			BENCH_ARGS=("$@")
+			ARCHES=(x86_64)
+			return
+			;;
 		bisect)
 			COMMAND=bisect
 			DIE_CODE=128
@@ -162,6 +173,7 @@ needed_packages() {
 	echo gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	echo qemu-system-arm qemu-system-x86
 	[[ $COMMAND == check || $COMMAND == harness-tests ]] && echo shellcheck
+	[[ $COMMAND == check || $COMMAND == bench ]] && echo gnuplot-nox
 	return 0
 }
 
@@ -201,6 +213,8 @@ ensure_packages() {
 
 # shellcheck source=harness/kernel.sh
 . "$TOP/harness/kernel.sh"
+# shellcheck source=bench/bench.sh
+[[ -f $TOP/bench/bench.sh ]] && . "$TOP/bench/bench.sh"
 
 # The suite ---------------------------------------------------------------
 
@@ -528,6 +542,10 @@ main() {
 	check) cmd_check ;;
 	bisect)
 		cmd_bisect
+		return
+		;;
+	bench)
+		cmd_bench "${BENCH_ARGS[@]}"
 		return
 		;;
 	run) cmd_run ;;
