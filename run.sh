@@ -550,9 +550,10 @@ main() {
 		;;
 	run) cmd_run ;;
 	esac
+	progress "finished in $(($(date +%s) - start))s; results in ${RUN_DIRS[*]}"
+	# The table ends with the "N passed, N failed, N skipped" line: print it last.
 	status=0
 	print_results || status=$?
-	progress "finished in $(($(date +%s) - start))s; results in ${RUN_DIRS[*]}"
 	return "$status"
 }
 
