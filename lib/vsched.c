@@ -20,6 +20,23 @@
 #define PARAM_DIR	"/sys/module/kvm/parameters/"
 #define DEBUGFS_KVM	"/sys/kernel/debug/kvm/"
 
+/* Reads a small (sysfs, debugfs, proc) file whole: 0 or -errno. */
+static int read_small_file(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
 bool vsched_series_applied(void)
 {
 	return !access(PARAM_DIR "ipi_aware_yield", F_OK);
@@ -35,20 +52,13 @@ bool vsched_sched_stats_present(struct kvm_vcpu *vcpu)
 int vsched_param_read(const char *name, char *buf, size_t size)
 {
 	char path[256];
-	ssize_t n;
-	int fd;
+	int ret;
 
 	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
+	ret = read_small_file(path, buf, size);
+	if (!ret)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ret;
 }
 
 int vsched_param_write(const char *name, const char *value)
@@ -162,10 +172,10 @@ bool vcpu_stat_get(struct kvm_vcpu *vcpu, const char *name, uint64_t *value)
 
 uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name)
 {
-	uint64_t v = 0;
+	struct vcpu_stats *stats = vcpu_stats_open(vcpu);
+	uint64_t v = vcpu_stats_value(stats, name);
 
-	TEST_ASSERT(vcpu_stat_get(vcpu, name, &v),
-		    "the kernel has no vCPU stat '%s'", name);
+	vcpu_stats_close(stats);
 	return v;
 }
 
@@ -173,20 +183,10 @@ int vcpu_debugfs_read(struct kvm_vm *vm, int vcpu_id, const char *file,
 		      char *buf, size_t size)
 {
 	char path[256];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), DEBUGFS_KVM "%d-%d/vcpu%d/%s", getpid(),
 		 vm->fd, vcpu_id, file);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
+	return read_small_file(path, buf, size);
 }
 
 int vcpu_ipi_context(struct kvm_vm *vm, int vcpu_id, struct ipi_context *ctx)
@@ -224,22 +224,6 @@ static bool sched_field(const char *text, const char *key, uint64_t *value)
 		return true;
 	}
 	return false;
-}
-
-static int read_small_file(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd;
-
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
 }
 
 void thread_sched_read(pid_t tid, struct thread_sched *ts)
