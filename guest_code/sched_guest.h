@@ -7,6 +7,7 @@
 #define VSCHED_SCHED_GUEST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Register classes, checked by guest_regs_round() when set in its mask. */
@@ -41,6 +42,12 @@ static inline uint64_t regs_pattern(uint32_t vcpu, uint64_t round, unsigned int 
  * register still holds its value.
  */
 void guest_regs_round(uint32_t mask, uint32_t vcpu, uint64_t round, uint64_t spins);
+
+/* Host side: can this KVM run class @bit (if not, @why says why)? */
+#define REGS_WHY_LEN	160
+bool regs_probe_class(unsigned int bit, char *why, size_t len);
+/* All classes of this arch: the mask that runs, the reasons for the rest. */
+uint32_t regs_probe_all(char why[][REGS_WHY_LEN]);
 
 /*
  * Arch assembly: loads the registers from @in, spins @spins times, stores
@@ -80,10 +87,19 @@ extern struct guest_time_stats time_stats[TIME_MAX_VCPUS];
 /* Host side: the interrupt controller, handlers and per-vCPU setup. */
 struct kvm_vm;
 struct kvm_vcpu;
-void time_vm_setup(struct kvm_vm *vm, struct kvm_vcpu **vcpus, int nr_vcpus);
+void events_vm_setup(struct kvm_vm *vm, struct kvm_vcpu **vcpus, int nr_vcpus);
+
+/* Interrupts the host sent to each vCPU that its handler took. */
+extern uint64_t irq_recv[TIME_MAX_VCPUS];
+/* Host side: one edge-triggered interrupt to @vcpu (arm64 PPI 20 through
+ * KVM_IRQ_LINE, x86 a fixed MSI through KVM_SIGNAL_MSI).
+ */
+void events_inject(struct kvm_vm *vm, struct kvm_vcpu *vcpu);
 
 /* Guest side: per-vCPU setup, then one arm/wait/verify round. */
-void guest_time_init(uint32_t vcpu, uint32_t nr_vcpus);
+void guest_events_init(uint32_t vcpu, uint32_t nr_vcpus);
 void guest_time_round(uint32_t vcpu);
+/* Guest side: masks (true) or unmasks interrupts on this vCPU. */
+void guest_irq_mask(bool masked);
 
 #endif /* VSCHED_SCHED_GUEST_H */

@@ -47,12 +47,6 @@ static void guest_code(uint32_t vcpu)
 	GUEST_DONE();
 }
 
-static void probe_code(void)
-{
-	guest_regs_round(guest_mask, 0, 0, 16);
-	GUEST_DONE();
-}
-
 struct opts {
 	int nr_vcpus;
 	double seconds;
@@ -62,46 +56,6 @@ struct opts {
 	struct sched_proof_min min;
 	uint64_t min_rounds;
 };
-
-/* Can this KVM run the guest side of class @bit?  If not, why. */
-static bool probe_class(unsigned int bit, char *why, size_t len)
-{
-	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm;
-	struct ucall uc;
-	bool ok = false;
-
-#ifdef __x86_64__
-	if (bit == 4 && !kvm_cpu_has(X86_FEATURE_RDTSCP)) {
-		snprintf(why, len, "KVM does not expose RDTSCP");
-		return false;
-	}
-	if (bit == 5 && !kvm_cpu_has(X86_FEATURE_RDPID)) {
-		snprintf(why, len, "KVM does not expose RDPID");
-		return false;
-	}
-#endif
-	vm = vm_create_with_one_vcpu(&vcpu, probe_code);
-	guest_mask = 1u << bit;
-	sync_global_to_guest(vm, guest_mask);
-	_vcpu_run(vcpu);
-	switch (get_ucall(vcpu, &uc)) {
-	case UCALL_DONE:
-		ok = true;
-		break;
-	case UCALL_ABORT:
-		REPORT_GUEST_ASSERT(uc);
-		break;
-	default:
-		snprintf(why, len,
-			 "KVM could not run the guest's %s accesses (exit %s): %s",
-			 regs_class_name(bit), exit_reason_str(vcpu->run->exit_reason),
-			 "an instruction emulator behind /dev/kvm?");
-		break;
-	}
-	kvm_vm_free(vm);
-	return ok;
-}
 
 static void run(const struct opts *o, uint32_t mask)
 {
@@ -172,7 +126,7 @@ int main(int argc, char *argv[])
 		.min_rounds = 10,
 	};
 	uint32_t classes = regs_arch_classes(), mask = 0;
-	char why[REGS_NR_CLASSES][160];
+	char why[REGS_NR_CLASSES][REGS_WHY_LEN];
 	unsigned int bit;
 	int opt;
 
@@ -212,13 +166,7 @@ int main(int argc, char *argv[])
 	TEST_REQUIRE(vsched_nr_cpus() >= 2);
 	ksft_set_plan(__builtin_popcount(classes) + 1);
 
-	for (bit = 0; bit < REGS_NR_CLASSES; bit++) {
-		if (!(classes & (1u << bit)))
-			continue;
-		if (probe_class(bit, why[bit], sizeof(why[bit])))
-			mask |= 1u << bit;
-	}
-	TEST_ASSERT(mask & REGS_GPR, "even the GPR class cannot run: %s", why[0]);
+	mask = regs_probe_all(why);
 
 	run(&o, mask);
 

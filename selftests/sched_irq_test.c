@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * sched_irq_test - an interrupt raised while its target vCPU is scheduled
+ * out is delivered after the reload, exactly once.
+ *
+ * Each vCPU spins in the guest with interrupts enabled and counts, in its
+ * handler, the interrupts the host sends it (arm64: an edge-triggered PPI
+ * through KVM_IRQ_LINE; x86: a fixed MSI through KVM_SIGNAL_MSI).  For each
+ * vCPU an injector thread runs pinned to the same single pCPU as the vCPU
+ * thread, at SCHED_FIFO priority when allowed: whenever the injector runs,
+ * the vCPU thread is off that pCPU, preempted inside KVM_RUN.  Each round
+ * the injector raises one interrupt, then sleeps (letting the vCPU back in)
+ * until the guest counted it; every few rounds it moves itself and the vCPU
+ * thread to another pCPU, so the reload is also a migration.  A round whose
+ * interrupt is not taken within a timeout is a lost interrupt, a count
+ * above the number sent a duplicate; both fail the test.  The series' stats,
+ * when present, also show at each injection whether KVM had the vCPU
+ * scheduled out (sched_out_* > sched_in), and the test requires most were.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+#include "ucall_common.h"
+#include "preempt.h"
+#include "sched_guest.h"
+#include "vsched.h"
+
+static uint32_t guest_nr_vcpus;
+static bool guest_stop;
+
+static void guest_code(uint32_t vcpu)
+{
+	guest_events_init(vcpu, guest_nr_vcpus);
+	while (!READ_ONCE(guest_stop))
+		;
+	GUEST_DONE();
+}
+
+struct opts {
+	int nr_vcpus;
+	double seconds;
+	uint64_t rounds;
+	unsigned int move_every;
+	unsigned int timeout_ms;
+	int ants_per_cpu;
+	struct sched_proof_min min;
+	uint64_t min_rounds;
+};
+
+struct injector {
+	const struct opts *o;
+	struct kvm_vm *vm;
+	struct vcpu_runner *r;
+	struct preempt_env *env;
+	uint64_t *recv;			/* irq_recv[vcpu] in guest memory */
+	pthread_t thread;
+	bool fifo;
+	uint64_t sent;
+	uint64_t moves;
+	uint64_t scheduled_out;		/* injections KVM saw scheduled out */
+	uint64_t max_wait_us;
+};
+
+static bool vcpu_scheduled_out(struct injector *inj)
+{
+	struct vcpu_stats *stats = inj->r->proof.stats;
+
+	if (!stats)
+		return false;
+	return vcpu_stats_value(stats, "sched_out_preempted") +
+	       vcpu_stats_value(stats, "sched_out_blocked") >
+	       vcpu_stats_value(stats, "sched_in");
+}
+
+static void *injector_thread(void *arg)
+{
+	struct injector *inj = arg;
+	const struct opts *o = inj->o;
+	struct sched_param sp = { .sched_priority = 1 };
+	uint32_t id = inj->r->vcpu->id;
+	double end, t0, waited;
+	int cpu;
+
+	/* The vCPU thread registers itself with the migrator when it starts. */
+	end = vsched_now() + 30;
+	while (__atomic_load_n(&inj->r->proof.tid, __ATOMIC_ACQUIRE) == 0 ||
+	       inj->r->proof.env_idx < 0) {
+		TEST_ASSERT(vsched_now() < end, "vcpu%u thread did not start", id);
+		usleep(1000);
+	}
+	inj->fifo = !sched_setscheduler(0, SCHED_FIFO, &sp);
+
+	end = vsched_now() + o->seconds;
+	for (inj->sent = 0; inj->sent < o->rounds && vsched_now() < end;) {
+		if (inj->sent % o->move_every == 0) {
+			cpu = preempt_move_tid(inj->env, inj->r->proof.env_idx);
+			TEST_ASSERT(cpu >= 0, "pinning the vcpu%u thread", id);
+			TEST_ASSERT(!vsched_pin_tid(0, cpu), "pinning the injector to CPU %d", cpu);
+			inj->moves++;
+		}
+		/* Running on the vCPU thread's only pCPU: it is scheduled out. */
+		if (vcpu_scheduled_out(inj))
+			inj->scheduled_out++;
+		events_inject(inj->vm, inj->r->vcpu);
+		inj->sent++;
+
+		t0 = vsched_now();
+		while (READ_ONCE(*inj->recv) < inj->sent) {
+			waited = vsched_now() - t0;
+			TEST_ASSERT(waited * 1000 < o->timeout_ms,
+				    "vcpu%u: interrupt %lu lost: the guest took %lu in %u ms",
+				    id, inj->sent, READ_ONCE(*inj->recv), o->timeout_ms);
+			usleep(100);
+		}
+		waited = (vsched_now() - t0) * 1e6;
+		if (waited > inj->max_wait_us)
+			inj->max_wait_us = waited;
+		TEST_ASSERT(READ_ONCE(*inj->recv) == inj->sent,
+			    "vcpu%u: %lu interrupts taken after %lu sent: a duplicate",
+			    id, READ_ONCE(*inj->recv), inj->sent);
+	}
+	return NULL;
+}
+
+static void run(const struct opts *o)
+{
+	struct injector injs[TIME_MAX_VCPUS] = {};
+	struct vcpu_runner runners[TIME_MAX_VCPUS] = {};
+	struct kvm_vcpu *vcpus[TIME_MAX_VCPUS];
+	struct preempt_env env;
+	struct kvm_vm *vm;
+	uint64_t recv;
+	int i, ret;
+
+	vm = vm_create_with_vcpus(o->nr_vcpus, guest_code, vcpus);
+	events_vm_setup(vm, vcpus, o->nr_vcpus);
+	guest_nr_vcpus = o->nr_vcpus;
+	sync_global_to_guest(vm, guest_nr_vcpus);
+	sync_global_to_guest(vm, time_cfg);
+	sync_global_to_guest(vm, guest_stop);
+
+	preempt_env_init(&env);
+	ksft_print_msg("%d pCPUs on %d node(s), %d vCPUs, %d antagonist(s) per pCPU, up to %lu rounds or %.1f s, move every %u rounds\n",
+		       env.nr_cpus, env.nr_nodes, o->nr_vcpus, o->ants_per_cpu,
+		       o->rounds, o->seconds, o->move_every);
+	preempt_start_antagonists(&env, o->ants_per_cpu);
+	for (i = 0; i < o->nr_vcpus; i++) {
+		vcpu_args_set(vcpus[i], 1, i);
+		runners[i].vcpu = vcpus[i];
+		runners[i].env = &env;
+		vcpu_runner_start(&runners[i]);
+	}
+	ksft_print_msg("the series' sched stats: %s\n", runners[0].proof.stats ?
+		       "present, checked too" : "absent, /proc counters only");
+	/* Let every vCPU enable its interrupts before the first one comes. */
+	usleep(200000);
+	for (i = 0; i < o->nr_vcpus; i++) {
+		injs[i].o = o;
+		injs[i].vm = vm;
+		injs[i].r = &runners[i];
+		injs[i].env = &env;
+		injs[i].recv = addr_gva2hva(vm, (vm_vaddr_t)&irq_recv[i]);
+		ret = pthread_create(&injs[i].thread, NULL, injector_thread, &injs[i]);
+		TEST_ASSERT(!ret, "pthread_create(injector): %s", strerror(ret));
+	}
+	for (i = 0; i < o->nr_vcpus; i++)
+		preempt_join_timeout(injs[i].thread, o->seconds + 60, "an injector");
+
+	*(bool *)addr_gva2hva(vm, (vm_vaddr_t)&guest_stop) = true;
+	for (i = 0; i < o->nr_vcpus; i++)
+		vcpu_runner_join(&runners[i], 60);
+	preempt_stop(&env);
+
+	for (i = 0; i < o->nr_vcpus; i++) {
+		struct injector *inj = &injs[i];
+
+		recv = READ_ONCE(*inj->recv);
+		ksft_print_msg("vcpu%d: %lu interrupts sent, %lu taken, %lu pCPU moves, longest wait %lu us, injector %s\n",
+			       i, inj->sent, recv, inj->moves, inj->max_wait_us,
+			       inj->fifo ? "SCHED_FIFO" : "SCHED_OTHER");
+		TEST_ASSERT(recv == inj->sent, "vcpu%d took %lu interrupts, %lu were sent",
+			    i, recv, inj->sent);
+		TEST_ASSERT(inj->sent >= o->min_rounds, "vcpu%d: only %lu rounds, want >= %lu",
+			    i, inj->sent, o->min_rounds);
+		if (runners[i].proof.stats) {
+			ksft_print_msg("vcpu%d: KVM had the vCPU scheduled out at %lu of %lu injections\n",
+				       i, inj->scheduled_out, inj->sent);
+			TEST_ASSERT(inj->scheduled_out * 2 >= inj->sent,
+				    "vcpu%d: scheduled out at only %lu of %lu injections",
+				    i, inj->scheduled_out, inj->sent);
+		}
+		sched_proof_check(&runners[i].proof, &env, &o->min);
+		sched_proof_free(&runners[i].proof);
+	}
+	kvm_vm_free(vm);
+}
+
+static void help(const char *name)
+{
+	printf("usage: %s [-v vcpus] [-d max seconds] [-R max rounds per vCPU]\n"
+	       "       [-M move every N rounds] [-T lost-interrupt timeout ms]\n"
+	       "       [-a antagonists per pCPU] [-i min involuntary] [-n min pCPU changes]\n"
+	       "       [-r min rounds per vCPU]\n", name);
+	exit(KSFT_SKIP);
+}
+
+int main(int argc, char *argv[])
+{
+	struct opts o = {
+		.nr_vcpus = 2, .seconds = 15, .rounds = 3000, .move_every = 16,
+		.timeout_ms = 10000, .ants_per_cpu = 1,
+		.min = { .involuntary = 50, .moves = 20 }, .min_rounds = 200,
+	};
+	int opt;
+
+	while ((opt = getopt(argc, argv, "v:d:R:M:T:a:i:n:r:h")) != -1) {
+		switch (opt) {
+		case 'v':
+			o.nr_vcpus = atoi_positive("vCPUs", optarg);
+			TEST_ASSERT(o.nr_vcpus <= TIME_MAX_VCPUS, "at most %d vCPUs",
+				    TIME_MAX_VCPUS);
+			break;
+		case 'd':
+			o.seconds = atof(optarg);
+			break;
+		case 'R':
+			o.rounds = strtoull(optarg, NULL, 0);
+			break;
+		case 'M':
+			o.move_every = atoi_positive("move interval", optarg);
+			break;
+		case 'T':
+			o.timeout_ms = atoi_positive("timeout", optarg);
+			break;
+		case 'a':
+			o.ants_per_cpu = atoi_non_negative("antagonists", optarg);
+			break;
+		case 'i':
+			o.min.involuntary = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			o.min.moves = strtoull(optarg, NULL, 0);
+			break;
+		case 'r':
+			o.min_rounds = strtoull(optarg, NULL, 0);
+			break;
+		default:
+			help(argv[0]);
+		}
+	}
+
+	ksft_print_header();
+	TEST_REQUIRE(vsched_nr_cpus() >= 2);
+	ksft_set_plan(1);
+	run(&o);
+	ksft_test_result_pass("interrupts_to_scheduled_out_vcpus_delivered_once\n");
+	ksft_finished();
+}
