@@ -99,6 +99,8 @@ void events_inject(struct kvm_vm *vm, struct kvm_vcpu *vcpu);
 /* Guest side: per-vCPU setup, then one arm/wait/verify round. */
 void guest_events_init(uint32_t vcpu, uint32_t nr_vcpus);
 void guest_time_round(uint32_t vcpu);
+/* Guest side: one fixed IPI (arm64 SGI 1) to vCPU @target; counted in irq_recv. */
+void guest_ipi_send(uint32_t target);
 /* Guest side: masks (true) or unmasks interrupts on this vCPU. */
 void guest_irq_mask(bool masked);
 

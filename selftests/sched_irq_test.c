@@ -69,10 +69,8 @@ struct injector {
 	uint64_t max_wait_us;
 };
 
-static bool vcpu_scheduled_out(struct injector *inj)
+static bool vcpu_scheduled_out(struct vcpu_stats *stats)
 {
-	struct vcpu_stats *stats = inj->r->proof.stats;
-
 	if (!stats)
 		return false;
 	return vcpu_stats_value(stats, "sched_out_preempted") +
@@ -107,7 +105,7 @@ static void *injector_thread(void *arg)
 			inj->moves++;
 		}
 		/* Running on the vCPU thread's only pCPU: it is scheduled out. */
-		if (vcpu_scheduled_out(inj))
+		if (vcpu_scheduled_out(inj->r->proof.stats))
 			inj->scheduled_out++;
 		events_inject(inj->vm, inj->r->vcpu);
 		inj->sent++;
@@ -203,6 +201,174 @@ static void run(const struct opts *o)
 	kvm_vm_free(vm);
 }
 
+/* --- IPIs from another vCPU ------------------------------------------------ */
+
+static uint64_t ipi_window;	/* host: window n is open */
+static uint64_t ipi_sent;	/* vCPU 1: IPI n is sent */
+
+static void guest_ipi_code(uint32_t vcpu)
+{
+	uint64_t done = 0, w;
+
+	guest_events_init(vcpu, guest_nr_vcpus);
+	while (!READ_ONCE(guest_stop)) {
+		w = READ_ONCE(ipi_window);
+		if (vcpu != 1 || w == done)
+			continue;
+		guest_ipi_send(0);
+		done = w;
+		WRITE_ONCE(ipi_sent, w);
+	}
+	GUEST_DONE();
+}
+
+struct blocker {
+	const struct opts *o;
+	struct vcpu_runner *r;		/* [0] receives, [1] sends */
+	struct preempt_env *env;
+	uint64_t *window, *sent, *recv;
+	bool fifo;
+	uint64_t rounds, moves, scheduled_out;
+	pthread_t thread;
+};
+
+static int other_cpu(struct preempt_env *env, int cpu)
+{
+	int i;
+
+	for (i = 0; i < env->nr_cpus; i++)
+		if (env->cpus[i] != cpu)
+			return env->cpus[i];
+	return cpu;
+}
+
+/*
+ * Runs at SCHED_FIFO on the receiver's only pCPU, so the receiver's thread
+ * stays scheduled out while the window is open and the sender sends.
+ */
+static void *blocker_thread(void *arg)
+{
+	struct blocker *b = arg;
+	const struct opts *o = b->o;
+	struct sched_param sp = { .sched_priority = 1 };
+	double end, t0;
+	uint64_t n;
+	int cpu;
+
+	b->fifo = !sched_setscheduler(0, SCHED_FIFO, &sp);
+	if (!b->fifo)
+		return NULL;
+	end = vsched_now() + o->seconds;
+	for (n = 1; n <= o->rounds && vsched_now() < end; n++) {
+		if ((n - 1) % o->move_every == 0) {
+			cpu = preempt_move_tid(b->env, b->r[0].proof.env_idx);
+			TEST_ASSERT(cpu >= 0, "pinning the receiver's thread");
+			TEST_ASSERT(!vsched_pin_tid(0, cpu), "pinning the blocker to CPU %d", cpu);
+			TEST_ASSERT(!vsched_pin_tid(b->r[1].proof.tid, other_cpu(b->env, cpu)),
+				    "pinning the sender's thread");
+			b->moves++;
+		}
+		if (vcpu_scheduled_out(b->r[0].proof.stats))
+			b->scheduled_out++;
+		WRITE_ONCE(*b->window, n);
+		t0 = vsched_now();
+		while (READ_ONCE(*b->sent) < n)
+			TEST_ASSERT(vsched_now() - t0 < o->timeout_ms / 1000.0,
+				    "the sender vCPU did not send IPI %lu in %u ms", n,
+				    o->timeout_ms);
+		TEST_ASSERT(READ_ONCE(*b->recv) == n - 1,
+			    "IPI %lu: the receiver counted %lu while its thread could not run",
+			    n, READ_ONCE(*b->recv));
+
+		/* Give the pCPU back: the receiver reloads and takes the IPI. */
+		t0 = vsched_now();
+		while (READ_ONCE(*b->recv) < n) {
+			TEST_ASSERT(vsched_now() - t0 < o->timeout_ms / 1000.0,
+				    "IPI %lu lost: the receiver took %lu in %u ms", n,
+				    READ_ONCE(*b->recv), o->timeout_ms);
+			usleep(100);
+		}
+		TEST_ASSERT(READ_ONCE(*b->recv) == n,
+			    "%lu IPIs taken after %lu sent: a duplicate", READ_ONCE(*b->recv), n);
+		b->rounds = n;
+	}
+	return NULL;
+}
+
+static void test_ipi(const struct opts *o)
+{
+	struct vcpu_runner runners[2] = {};
+	struct kvm_vcpu *vcpus[2];
+	struct preempt_env env;
+	struct blocker b = {};
+	struct kvm_vm *vm;
+	double end;
+	int i, ret;
+
+	vm = vm_create_with_vcpus(2, guest_ipi_code, vcpus);
+	events_vm_setup(vm, vcpus, 2);
+	guest_nr_vcpus = 2;
+	guest_stop = false;
+	sync_global_to_guest(vm, guest_nr_vcpus);
+	sync_global_to_guest(vm, time_cfg);
+	sync_global_to_guest(vm, guest_stop);
+
+	preempt_env_init(&env);
+	preempt_start_antagonists(&env, o->ants_per_cpu);
+	for (i = 0; i < 2; i++) {
+		vcpu_args_set(vcpus[i], 1, i);
+		runners[i].vcpu = vcpus[i];
+		runners[i].env = &env;
+		vcpu_runner_start(&runners[i]);
+	}
+	end = vsched_now() + 30;
+	for (i = 0; i < 2; i++)
+		while (!__atomic_load_n(&runners[i].proof.tid, __ATOMIC_ACQUIRE) ||
+		       runners[i].proof.env_idx < 0)
+			TEST_ASSERT(vsched_now() < end, "vcpu%d thread did not start", i);
+	usleep(200000);
+
+	b.o = o;
+	b.r = runners;
+	b.env = &env;
+	b.window = addr_gva2hva(vm, (vm_vaddr_t)&ipi_window);
+	b.sent = addr_gva2hva(vm, (vm_vaddr_t)&ipi_sent);
+	b.recv = addr_gva2hva(vm, (vm_vaddr_t)&irq_recv[0]);
+	ret = pthread_create(&b.thread, NULL, blocker_thread, &b);
+	TEST_ASSERT(!ret, "pthread_create(blocker): %s", strerror(ret));
+	preempt_join_timeout(b.thread, o->seconds + 60, "the blocker");
+
+	*(bool *)addr_gva2hva(vm, (vm_vaddr_t)&guest_stop) = true;
+	for (i = 0; i < 2; i++)
+		vcpu_runner_join(&runners[i], 60);
+	preempt_stop(&env);
+
+	if (!b.fifo) {
+		ksft_test_result_skip("ipi_to_scheduled_out_vcpu: SCHED_FIFO not allowed, so the receiver cannot be kept off its pCPU\n");
+		kvm_vm_free(vm);
+		return;
+	}
+	ksft_print_msg("ipi: %lu IPIs from vcpu1 to vcpu0, each pending while vcpu0's thread was held off its pCPU, each taken once; %lu moves\n",
+		       b.rounds, b.moves);
+	TEST_ASSERT(READ_ONCE(*b.recv) == b.rounds, "vcpu0 took %lu IPIs, %lu were sent",
+		    READ_ONCE(*b.recv), b.rounds);
+	TEST_ASSERT(b.rounds >= o->min_rounds, "only %lu IPI rounds, want >= %lu",
+		    b.rounds, o->min_rounds);
+	if (runners[0].proof.stats) {
+		ksft_print_msg("ipi: KVM had vcpu0 scheduled out at %lu of %lu IPIs\n",
+			       b.scheduled_out, b.rounds);
+		TEST_ASSERT(b.scheduled_out * 2 >= b.rounds,
+			    "vcpu0 scheduled out at only %lu of %lu IPIs", b.scheduled_out,
+			    b.rounds);
+	}
+	/* The receiver is the one preempted and moved. */
+	sched_proof_check(&runners[0].proof, &env, &o->min);
+	for (i = 0; i < 2; i++)
+		sched_proof_free(&runners[i].proof);
+	kvm_vm_free(vm);
+	ksft_test_result_pass("ipi_to_scheduled_out_vcpu\n");
+}
+
 static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-d max seconds] [-R max rounds per vCPU]\n"
@@ -259,8 +425,9 @@ int main(int argc, char *argv[])
 
 	ksft_print_header();
 	TEST_REQUIRE(vsched_nr_cpus() >= 2);
-	ksft_set_plan(1);
+	ksft_set_plan(2);
 	run(&o);
-	ksft_test_result_pass("interrupts_to_scheduled_out_vcpus_delivered_once\n");
+	ksft_test_result_pass("host_interrupts_to_scheduled_out_vcpus_delivered_once\n");
+	test_ipi(&o);
 	ksft_finished();
 }

@@ -13,6 +13,7 @@
 
 #define VTIMER_INTID	27
 #define INJECT_INTID	20	/* a PPI no device of KVM owns */
+#define IPI_INTID	1	/* the SGI one vCPU sends another */
 
 struct guest_time_cfg time_cfg;
 struct guest_time_stats time_stats[TIME_MAX_VCPUS];
@@ -31,7 +32,7 @@ static void events_irq_handler(struct ex_regs *regs)
 
 	if (intid == IAR_SPURIOUS)
 		return;
-	if (intid == INJECT_INTID) {
+	if (intid == INJECT_INTID || intid == IPI_INTID) {
 		WRITE_ONCE(irq_recv[cpu], irq_recv[cpu] + 1);
 		gic_set_eoi(intid);
 		return;
@@ -80,6 +81,7 @@ void guest_events_init(uint32_t vcpu, uint32_t nr_vcpus)
 	gic_irq_enable(VTIMER_INTID);
 	gic_irq_set_config(INJECT_INTID, true);
 	gic_irq_enable(INJECT_INTID);
+	gic_irq_enable(IPI_INTID);
 	local_irq_enable();
 }
 
@@ -154,4 +156,13 @@ void guest_irq_mask(bool masked)
 		local_irq_disable();
 	else
 		local_irq_enable();
+}
+
+void guest_ipi_send(uint32_t target)
+{
+	/* Aff3.Aff2.Aff1 = 0, the target list bit of Aff0 (vCPUs 0-15). */
+	uint64_t sgi1r = (uint64_t)IPI_INTID << 24 | 1u << (target & 0xf);
+
+	write_sysreg_s(sgi1r, SYS_ICC_SGI1R_EL1);
+	isb();
 }

@@ -201,3 +201,9 @@ void guest_irq_mask(bool masked)
 	else
 		asm volatile("sti" ::: "memory");
 }
+
+void guest_ipi_send(uint32_t target)
+{
+	x2apic_write_reg(APIC_ICR, (uint64_t)target << 32 | APIC_DEST_PHYSICAL |
+			 APIC_DM_FIXED | INJECT_VECTOR);
+}
