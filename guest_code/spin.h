@@ -17,7 +17,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -72,6 +74,36 @@ static inline bool spin_kind_supported(enum spin_kind kind)
 	return kind == SPIN_PAUSE || kind == SPIN_HV;
 #else
 	return kind == SPIN_PAUSE || kind == SPIN_WFE;
+#endif
+}
+
+/*
+ * Host side: whether this KVM can set up @kind (SPIN_HV needs KVM's
+ * Hyper-V emulation, which vcpu_spin_setup() would otherwise assert on);
+ * if not, *why says so.  Whether the host exits on it is another matter.
+ */
+static inline bool spin_kind_usable(enum spin_kind kind, const char **why)
+{
+#ifdef __x86_64__
+	struct kvm_cpuid2 *cpuid;
+	int fd, ret;
+
+	if (kind != SPIN_HV)
+		return spin_kind_supported(kind);
+	cpuid = allocate_kvm_cpuid2(MAX_NR_CPUID_ENTRIES);
+	fd = open_kvm_dev_path_or_exit();
+	ret = ioctl(fd, KVM_GET_SUPPORTED_HV_CPUID, cpuid);
+	close(fd);
+	free(cpuid);
+	if (ret) {
+		*why = "KVM has no Hyper-V emulation (KVM_GET_SUPPORTED_HV_CPUID fails)";
+		return false;
+	}
+	return true;
+#else
+	if (!spin_kind_supported(kind))
+		*why = "not an arm64 spin primitive";
+	return spin_kind_supported(kind);
 #endif
 }
 

@@ -586,6 +586,11 @@ int main(int argc, char *argv[])
 
 		if (!(opt.kinds & (1 << kind)))
 			continue;
+		if (!spin_kind_usable(kind, &broken)) {
+			for (i = 0; i < NR_SUBTESTS; i++)
+				ksft_test_result_skip("%s: %s\n", k, broken);
+			continue;
+		}
 		scene_create(&sc, kind, false);
 		usleep(100000);
 		broken = probe(&sc, &exits, why, sizeof(why));

@@ -352,6 +352,7 @@ int main(int argc, char *argv[])
 	int cpu[NR_RECV + 1], bcpu[NR_B], brun[NR_B] = { 0, 1, 2 };
 	int cpus[8], nr_cpus, max, c, i, k, probe;
 	char why[256] = "";
+	const char *unusable;
 	bool feature;
 	uint64_t seq;
 
@@ -398,8 +399,14 @@ int main(int argc, char *argv[])
 	run[NR_RECV] = max - 1;
 
 	ksft_set_plan(3);
-	probe = probe_kind(opt_kind);
-	if (probe < 0) {
+	if (!spin_kind_usable(opt_kind, &unusable)) {
+		probe = -1;
+		snprintf(why, sizeof(why), "'%s': %s", spin_kind_name(opt_kind), unusable);
+		opt_kind = SPIN_PAUSE;
+	} else {
+		probe = probe_kind(opt_kind);
+	}
+	if (probe < 0 && !why[0]) {
 		snprintf(why, sizeof(why), "a guest spin with '%s' never returns here %s",
 			 spin_kind_name(opt_kind), "(an instruction emulator behind /dev/kvm?)");
 		opt_kind = SPIN_PAUSE;
