@@ -40,6 +40,8 @@ static void sgi_handler(struct ex_regs *regs)
 	unsigned int intid = gic_get_and_ack_irq();
 	struct sgi_vcpu *v = &sgi_shared.vcpu[guest_idx()];
 
+	if (intid == 1023)	/* spurious */
+		return;
 	GUEST_ASSERT_EQ(intid, SGI_INTID);
 	WRITE_ONCE(v->irqs, READ_ONCE(v->irqs) + 1);
 	gic_set_eoi(intid);
