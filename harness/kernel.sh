@@ -108,9 +108,19 @@ with_lock() {
 	) 9>"$lock"
 }
 
-# Kernel builds and QEMU runs: one at a time on the machine.
+# Kernel builds and QEMU runs: one at a time on the machine.  Waiters first
+# take the queue lock, so at most one of them contends for the heavy lock when
+# it is released: a run that needs it many times in a row (patches-check) is
+# not starved by newcomers grabbing it between its steps.
 with_heavy_lock() {
-	with_lock "$HEAVY_LOCK" "$@"
+	mkdir -p "$(dirname "$HEAVY_LOCK")"
+	(
+		flock -w "$HEAVY_LOCK_WAIT" 8 || die "waited ${HEAVY_LOCK_WAIT}s in the queue for $HEAVY_LOCK"
+		flock -w "$HEAVY_LOCK_WAIT" 9 || die "waited ${HEAVY_LOCK_WAIT}s for $HEAVY_LOCK"
+		flock -u 8
+		exec 8>&-
+		"$@"
+	) 8>"$HEAVY_LOCK.queue" 9>"$HEAVY_LOCK"
 }
 
 kernel_image_path() {
