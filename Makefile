@@ -78,6 +78,9 @@ SUITE_OBJS := $(patsubst $(TOP)/%.c,$(B)/obj/%.o,$(LIB_SRCS) $(GUEST_SRCS))
 
 BENCH_SRCS := $(wildcard $(TOP)/bench/*.c)
 BENCH_BINS := $(patsubst $(TOP)/bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
+# libnuma where the (cross) toolchain has it: Debian has no arm64 libnuma.a
+# cross package, and the benches read /sys/devices/system/node themselves.
+BENCH_LDLIBS := $(if $(filter /%,$(shell $(CC) -print-file-name=libnuma.a)),-lnuma)
 
 RUNNER := $(B)/vsched-runner
 LIBKVM := $(B)/libkvm.a
@@ -134,7 +137,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(SUITE_OBJS) $(LIBKVM)
 	@echo "  LD      $(ARCH) bench/$*"
 	@mkdir -p $(dir $@)
 	@$(CC) $(VSCHED_LDFLAGS) -o $@ $< $(SUITE_OBJS) \
-		-Wl,--whole-archive $(LIBKVM) -Wl,--no-whole-archive -lnuma
+		-Wl,--whole-archive $(LIBKVM) -Wl,--no-whole-archive $(BENCH_LDLIBS)
 
 $(RUNNER): $(TOP)/harness/runner.c
 	@echo "  CC      $(ARCH) vsched-runner"
