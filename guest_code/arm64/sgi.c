@@ -109,6 +109,7 @@ void sgi_guest_main(void)
 	gic_init(GIC_V3, READ_ONCE(sgi_shared.nr_vcpus));
 	gic_irq_enable(SGI_INTID);
 	local_irq_enable();
+	WRITE_ONCE(v->ready, 1);
 	for (;;) {
 		while ((seq = READ_ONCE(v->seq)) == seen)
 			cpu_relax();
@@ -196,6 +197,17 @@ void sgi_wait_done(struct sgi_shared *sh, int id, uint64_t seq, int timeout_ms)
 			    "vCPU %d has not finished command %lu (cmd %u) after %d ms: started %lu",
 			    id, seq, READ_ONCE(sh->vcpu[id].cmd), timeout_ms,
 			    READ_ONCE(sh->vcpu[id].started));
+		usleep(200);
+	}
+}
+
+void sgi_wait_ready(struct sgi_shared *sh, int id, int timeout_ms)
+{
+	double end = now_ms() + timeout_ms;
+
+	while (!READ_ONCE(sh->vcpu[id].ready)) {
+		TEST_ASSERT(now_ms() < end, "vCPU %d not in its command loop after %d ms",
+			    id, timeout_ms);
 		usleep(200);
 	}
 }

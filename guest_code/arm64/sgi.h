@@ -39,6 +39,7 @@ struct sgi_vcpu {
 	/* Written by the guest. */
 	uint64_t started;
 	uint64_t done;
+	uint64_t ready;		/* GIC and IRQs on, in the command loop */
 	uint64_t irqs;		/* SGI_INTID taken and EOIed */
 	uint64_t sent;
 	uint64_t acked;
@@ -66,6 +67,7 @@ void sgi_vm_setup(struct kvm_vm *vm, struct kvm_vcpu **vcpus, int nr_vcpus,
 struct sgi_shared *sgi_shared_hva(struct kvm_vm *vm);
 uint64_t sgi_post(struct sgi_shared *sh, int id, const struct sgi_vcpu *tmpl);
 void sgi_wait_done(struct sgi_shared *sh, int id, uint64_t seq, int timeout_ms);
+void sgi_wait_ready(struct sgi_shared *sh, int id, int timeout_ms);
 void sgi_stop(struct sgi_shared *sh, int id, uint64_t seq, int timeout_ms);
 uint64_t sgi_rtt_median(struct sgi_shared *sh);
 

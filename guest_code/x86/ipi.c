@@ -131,6 +131,7 @@ void ipi_guest_main(void)
 	x2apic_enable();
 	v = &ipi_shared.vcpu[guest_apic_id()];
 	asm volatile("sti" ::: "memory");
+	WRITE_ONCE(v->ready, 1);
 	for (;;) {
 		while ((seq = READ_ONCE(v->seq)) == seen)
 			asm volatile("pause" ::: "memory");
@@ -227,6 +228,12 @@ static void wait_field(uint64_t *field, uint64_t seq, int id, int timeout_ms,
 			    READ_ONCE(v->started), READ_ONCE(v->done));
 		usleep(200);
 	}
+}
+
+void ipi_wait_ready(struct ipi_shared *sh, int id, int timeout_ms)
+{
+	wait_field(&sh->vcpu[id].ready, 1, id, timeout_ms, "entered the loop for",
+		   &sh->vcpu[id]);
 }
 
 void ipi_wait_started(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms)

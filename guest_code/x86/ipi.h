@@ -49,6 +49,7 @@ struct ipi_vcpu {
 	/* Written by the guest. */
 	uint64_t started;	/* seq of the command it is running */
 	uint64_t done;		/* seq of the last command it finished */
+	uint64_t ready;		/* x2APIC and interrupts on, in the command loop */
 	uint64_t irqs;		/* IPI_VECTOR interrupts taken and EOIed */
 	uint64_t sent;		/* IPIs sent by the last command */
 	uint64_t acked;		/* ... and acked by their receiver */
@@ -81,6 +82,8 @@ struct ipi_shared *ipi_shared_hva(struct kvm_vm *vm);
  * icr, rounds) and bumps seq.  Returns the new seq.
  */
 uint64_t ipi_post(struct ipi_shared *sh, int id, const struct ipi_vcpu *tmpl);
+/* Waits until vCPU @id runs its command loop; fails after @timeout_ms. */
+void ipi_wait_ready(struct ipi_shared *sh, int id, int timeout_ms);
 /* Waits until vCPU @id started command @seq; fails after @timeout_ms. */
 void ipi_wait_started(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms);
 /* Waits until vCPU @id finished command @seq; fails after @timeout_ms. */

@@ -251,6 +251,8 @@ int main(int argc, char *argv[])
 		y[i].role = roles[i];
 		yvcpu_start(&y[i]);
 	}
+	for (i = 0; i < NR_RUN; i++)
+		sgi_wait_ready(sh, run_idx[i], TIMEOUT_MS);
 
 	if (series) {
 		scenario_untracked();

@@ -186,17 +186,25 @@ int main(int argc, char *argv[])
 	yants_start(&ants, cpus[nr_cpus - 1], 1);
 	for (i = 0; i < NR_VCPUS; i++)
 		yvcpu_start(&y[i]);
+	for (i = 0; i < NR_VCPUS; i++)
+		ipi_wait_ready(sh, i, TIMEOUT_MS);
 
 	/* Probe: does the hypercall complete at all here? */
-	if (!yield_wait(3000, &rtt)) {
+	if (!yield_wait(3000, &rtt) && !READ_ONCE(sh->vcpu[S].hypercalls)) {
 		for (i = 0; i < NR_VCPUS; i++)
 			y[i].signal_stop = true;
 		for (i = 0; i < NR_VCPUS; i++)
 			yvcpu_join(&y[i], 20);
 		yants_stop(&ants);
-		ksft_exit_skip("KVM_HC_SCHED_YIELD did not return in 3 s (%lu calls started): %s\n",
+		ksft_exit_skip("KVM_HC_SCHED_YIELD did not return in 3 s (%lu completed): %s\n",
 			       READ_ONCE(sh->vcpu[S].hypercalls),
 			       "hypercalls never complete here (an instruction emulator behind /dev/kvm?)");
+	}
+	/* They do: the IPI must be acked, a wait that does not end is a failure. */
+	for (i = 0; READ_ONCE(sh->vcpu[S].done) < READ_ONCE(sh->vcpu[S].seq); i++) {
+		TEST_ASSERT(i < TIMEOUT_MS, "R never acked the first IPI: %lu yield hypercalls, R took %lu IPIs",
+			    READ_ONCE(sh->vcpu[S].hypercalls), READ_ONCE(sh->vcpu[R].irqs));
+		usleep(1000);
 	}
 
 	ksft_set_plan(nr_settings);

@@ -140,6 +140,9 @@ static void scene_create(struct scene *sc, enum spin_kind kind, bool user_vm)
 	yants_start(&sc->ants, cpu_b, opt.ants);
 	for (i = 0; i < sc->nr; i++)
 		yvcpu_start(&sc->y[i]);
+	for (i = 0; i < sc->nr; i++)
+		if (!sc->y[i].signal_stop)
+			ipi_wait_ready(sc->sh, i, TIMEOUT_MS);
 }
 
 static void scene_destroy(struct scene *sc)

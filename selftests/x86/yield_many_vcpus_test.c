@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "kvm_util.h"
@@ -130,6 +131,8 @@ static void vm_start(struct vmx *v)
 
 	for (i = 0; i < v->nr_run; i++)
 		yvcpu_start(&v->y[i]);
+	for (i = 0; i < v->nr_run; i++)
+		ipi_wait_ready(v->sh, v->idx[i], TIMEOUT_MS * 3);
 }
 
 static void vm_end(struct vmx *v)
@@ -309,6 +312,30 @@ static void scenario_receivers(bool feature)
 	}
 }
 
+/*
+ * Every vCPU is a file: raise RLIMIT_NOFILE for @want of them (plus the
+ * other VMs and stats fds), or lower @want to what the limit allows.
+ */
+static int fd_limit(int want)
+{
+	struct rlimit rl;
+	rlim_t need = want + 128;
+
+	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &rl), "getrlimit(RLIMIT_NOFILE)");
+	if (rl.rlim_cur >= need)
+		return want;
+	rl.rlim_cur = need;
+	if (rl.rlim_max < need)
+		rl.rlim_max = need;
+	if (!setrlimit(RLIMIT_NOFILE, &rl))
+		return want;
+	TEST_ASSERT(!getrlimit(RLIMIT_NOFILE, &rl), "getrlimit(RLIMIT_NOFILE)");
+	ksft_print_msg("RLIMIT_NOFILE %lu cannot be raised to %lu: %lu vCPUs only\n",
+		       (unsigned long)rl.rlim_cur, (unsigned long)need,
+		       (unsigned long)(rl.rlim_cur - 128));
+	return rl.rlim_cur > 128 ? rl.rlim_cur - 128 : 0;
+}
+
 /* 0 works and exits, 1 works without (known) exits, -1 never returns. */
 static int probe_kind(enum spin_kind kind)
 {
@@ -392,6 +419,7 @@ int main(int argc, char *argv[])
 		max = IPI_MAX_VCPUS;
 	if (opt_max && opt_max < max)
 		max = opt_max;
+	max = fd_limit(max);
 	if (max < 66)
 		ksft_exit_skip("needs at least 66 vCPUs per VM, KVM allows %d\n", max);
 	if (max < 256)
