@@ -217,18 +217,18 @@ set terminal $term
 set output "$dir/bench.png"
 set datafile missing "NA"
 names = "$names"
-set multiplot layout 1,2 title "$(head -n1 "$dir/bench-table.txt" | grep QEMU || echo "on this host's /dev/kvm")"
-set key top left
+set multiplot layout 1,2 title "$(head -n1 "$dir/bench-table.txt" | grep QEMU || echo "on this host's /dev/kvm")$(grep -q "^stock kernel" "$dir/bench-table.txt" && echo " -- stock kernel: on = off, A/A noise")"
+set key below maxcols 4
 set xlabel "VMs"
 set xtics 1
 set xrange [0.5:4.5]
 set title "ratio on/off (median, min-max over pairs)"
 set ylabel "units/s per VM, on / off"
-plot for [i=1:words(names)] "$dir/bench-plot.dat" index (i-1) using (\$1+(i-2.5)*0.06):2:3:4 with yerrorlines title word(names, i), 1 with lines dt 2 lc rgb "gray" notitle
+plot for [i=1:words(names)] "$dir/bench-plot.dat" index (i-1) using (\$1+(i-2.5)*0.06):2:3:4 with yerrorlines lc i title word(names, i), 1 with lines dt 2 lc rgb "gray" notitle
 set title "overcommit efficiency (total work / work at 1 VM)"
 set ylabel "efficiency"
-plot for [i=1:words(names)] "$dir/bench-plot.dat" index (i-1) using 1:5 with linespoints title word(names, i)." on", \
-     for [i=1:words(names)] "$dir/bench-plot.dat" index (i-1) using 1:6 with linespoints dt 2 title word(names, i)." off"
+plot for [i=1:words(names)] "$dir/bench-plot.dat" index (i-1) using 1:5 with linespoints lc i title word(names, i)." on", \
+     for [i=1:words(names)] "$dir/bench-plot.dat" index (i-1) using 1:6 with linespoints lc i dt 2 title word(names, i)." off"
 unset multiplot
 EOF
 }

@@ -110,6 +110,8 @@ NF != ncol { skipped++; next }
 	add(tintr, ks, $col["yield_tier_intr"])
 	add(tpre, ks, $col["yield_tier_preempted"])
 	add(relax, ks, $col["yield_relaxed"])
+	add(hvc, ks, ("kvm_hv_hypercall" in col) ? $col["kvm_hv_hypercall"] : "NA")
+	add(preempt, ks, ("sched_out_preempted" in col) ? $col["sched_out_preempted"] : "NA")
 }
 
 END {
@@ -117,7 +119,7 @@ END {
 		exit 2
 	if (qemu)
 		print "QEMU TCG: ratios within one boot, not hardware numbers"
-	print "workload\tvms\tmode\tpairs\ton_units_per_s_vm\toff_units_per_s_vm\tratio_median\tratio_min\tratio_max\teff_on\teff_off\tspin_entries_on\tspin_entries_off\tyields_on\tyields_off\ttier_ipi_on\ttier_intr_on\ttier_preempted_on\ttier_preempted_off\trelaxed_on\texits_per_unit_on\texits_per_unit_off\tswitches_per_s_on\tswitches_per_s_off" > out
+	print "workload\tvms\tmode\tpairs\ton_units_per_s_vm\toff_units_per_s_vm\tratio_median\tratio_min\tratio_max\teff_on\teff_off\tspin_entries_on\tspin_entries_off\tyields_on\tyields_off\ttier_ipi_on\ttier_intr_on\ttier_preempted_on\ttier_preempted_off\trelaxed_on\texits_per_unit_on\texits_per_unit_off\tswitches_per_s_on\tswitches_per_s_off\thvcalls_per_s_on\thvcalls_per_s_off\tpreempts_per_s_on\tpreempts_per_s_off" > out
 	printf "%-10s %3s %12s %12s %7s %15s %6s %6s %15s %8s\n", "workload", "VMs",
 	       "on u/s/VM", "off u/s/VM", "ratio", "spread", "eff-on", "eff-off",
 	       "yields on/off", "tier-ipi"
@@ -142,13 +144,15 @@ END {
 			ea = kv[2] * ma / median(rate[one SUBSEP "A"])
 		if ((one in seen) && median(rate[one SUBSEP "B"]) + 0 > 0)
 			eb = kv[2] * mb / median(rate[one SUBSEP "B"])
-		printf "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		printf "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 		       kv[1], kv[2], mode, n, fmt(ma, "%.2f"), fmt(mb, "%.2f"),
 		       fmt(rmed, "%.4f"), fmt(rmin, "%.4f"), fmt(rmax, "%.4f"),
 		       fmt(ea, "%.3f"), fmt(eb, "%.3f"), spins[a], spins[b],
 		       yields[a], yields[b], tipi[a], tintr[a], tpre[a], tpre[b],
 		       relax[a], per(exits[a], units[a], "%.2f"), per(exits[b], units[b], "%.2f"),
-		       per(switches[a], secs[a], "%.0f"), per(switches[b], secs[b], "%.0f") > out
+		       per(switches[a], secs[a], "%.0f"), per(switches[b], secs[b], "%.0f"),
+		       per(hvc[a], secs[a], "%.0f"), per(hvc[b], secs[b], "%.0f"),
+		       per(preempt[a], secs[a], "%.0f"), per(preempt[b], secs[b], "%.0f") > out
 		printf "%-10s %3d %12s %12s %7s %15s %6s %6s %15s %8s\n", kv[1], kv[2],
 		       fmt(ma, "%.1f"), fmt(mb, "%.1f"), fmt(rmed, "%.3f"),
 		       rmin == "NA" ? "NA" : sprintf("%.3f..%.3f", rmin, rmax),

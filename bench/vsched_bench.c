@@ -11,7 +11,8 @@
  * finished (read live from guest memory), the system-wide tracepoint
  * counts kvm:kvm_exit, kvm:kvm_hypercall, kvm:kvm_hv_hypercall and
  * sched:sched_switch (perf_event_open, one counter per CPU), and the
- * series' per-vCPU yield stats summed over every vCPU.
+ * series' per-vCPU stats (yield tiers and outcomes, sched_out_preempted)
+ * summed over every vCPU; what the kernel lacks is printed as NA.
  *
  * Without the series (no kvm.ipi_aware_yield) both windows of a pair run
  * the stock kernel and are labelled "stock": their ratio is the noise.
@@ -115,7 +116,7 @@ static int nr_cpu_ids;
 static const char * const stat_names[] = {
 	"spin_entries", "yield_tier_ipi", "yield_tier_intr",
 	"yield_tier_preempted", "yield_relaxed", "spin_yield_attempted",
-	"spin_yield_successful", "ipi_sent_tracked",
+	"spin_yield_successful", "ipi_sent_tracked", "sched_out_preempted",
 };
 
 #define NR_STATS	ARRAY_SIZE(stat_names)
