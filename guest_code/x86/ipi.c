@@ -3,6 +3,7 @@
  * x86 IPI scenarios for the directed-yield tests: the command loop every
  * vCPU runs in the guest, and the host side that drives it (see ipi.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -316,4 +317,23 @@ void ipi_vcpu_set_user_loop(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 	regs.rip = gva;
 	regs.rflags = 0x2;	/* IF=0: nothing ever needs a CPL 0 stack */
 	vcpu_regs_set(vcpu, &regs);
+}
+
+static bool param_on(const char *path)
+{
+	char buf[8] = "";
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	return buf[0] == 'Y' || buf[0] == '1';
+}
+
+bool ipi_apicv_enabled(void)
+{
+	return param_on("/sys/module/kvm_intel/parameters/enable_apicv") ||
+	       param_on("/sys/module/kvm_amd/parameters/avic");
 }
