@@ -91,7 +91,7 @@ void events_vm_setup(struct kvm_vm *vm, struct kvm_vcpu **vcpus, int nr_vcpus);
 
 /* Interrupts the host sent to each vCPU that its handler took. */
 extern uint64_t irq_recv[TIME_MAX_VCPUS];
-/* Host side: one edge-triggered interrupt to @vcpu (arm64 PPI 20 through
+/* Host side: one edge-triggered interrupt to @vcpu (arm64 SPI 32 + n through
  * KVM_IRQ_LINE, x86 a fixed MSI through KVM_SIGNAL_MSI).
  */
 void events_inject(struct kvm_vm *vm, struct kvm_vcpu *vcpu);

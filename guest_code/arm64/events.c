@@ -4,15 +4,18 @@
  * and the virtual timer armed through CNTV_CVAL_EL0 fires once, not before
  * its deadline, however the vCPU was scheduled out in between.
  */
+#include <linux/sizes.h>
+
 #include "arch_timer.h"
 #include "gic.h"
+#include "gic_v3.h"
 #include "processor.h"
 #include "ucall_common.h"
 #include "vgic.h"
 #include "sched_guest.h"
 
 #define VTIMER_INTID	27
-#define INJECT_INTID	20	/* a PPI no device of KVM owns */
+#define INJECT_SPI_BASE	32	/* vCPU n gets SPI 32 + n, edge-triggered */
 #define IPI_INTID	1	/* the SGI one vCPU sends another */
 
 struct guest_time_cfg time_cfg;
@@ -32,7 +35,7 @@ static void events_irq_handler(struct ex_regs *regs)
 
 	if (intid == IAR_SPURIOUS)
 		return;
-	if (intid == INJECT_INTID || intid == IPI_INTID) {
+	if (intid == INJECT_SPI_BASE + cpu || intid == IPI_INTID) {
 		WRITE_ONCE(irq_recv[cpu], irq_recv[cpu] + 1);
 		gic_set_eoi(intid);
 		return;
@@ -59,28 +62,38 @@ void events_vm_setup(struct kvm_vm *vm, struct kvm_vcpu **vcpus, int nr_vcpus)
 
 void events_inject(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 {
-	uint32_t irq = INJECT_INTID |
-		       KVM_ARM_IRQ_TYPE_PPI << KVM_ARM_IRQ_TYPE_SHIFT |
-		       vcpu->id << KVM_ARM_IRQ_VCPU_SHIFT;
+	uint32_t irq = (INJECT_SPI_BASE + vcpu->id) |
+		       KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT;
 	int ret;
 
 	/* An edge: the line goes up, then down. */
 	ret = _kvm_irq_line(vm, irq, 1);
-	TEST_ASSERT(!ret, "KVM_IRQ_LINE(vcpu%u, PPI %u, 1): %d errno %d", vcpu->id,
-		    INJECT_INTID, ret, errno);
+	TEST_ASSERT(!ret, "KVM_IRQ_LINE(vcpu%u, SPI %u, 1): %d errno %d", vcpu->id,
+		    INJECT_SPI_BASE + vcpu->id, ret, errno);
 	ret = _kvm_irq_line(vm, irq, 0);
-	TEST_ASSERT(!ret, "KVM_IRQ_LINE(vcpu%u, PPI %u, 0): %d errno %d", vcpu->id,
-		    INJECT_INTID, ret, errno);
+	TEST_ASSERT(!ret, "KVM_IRQ_LINE(vcpu%u, SPI %u, 0): %d errno %d", vcpu->id,
+		    INJECT_SPI_BASE + vcpu->id, ret, errno);
+}
+
+/* GICD_IROUTER<n> = the affinity of @mpidr, in two 32-bit halves. */
+static void route_spi(uint32_t intid, uint64_t mpidr)
+{
+	writel(mpidr & 0xffffff, GICD_BASE_GVA + GICD_IROUTER + 8 * intid);
+	writel(mpidr >> 32 & 0xff, GICD_BASE_GVA + GICD_IROUTER + 8 * intid + 4);
 }
 
 void guest_events_init(uint32_t vcpu, uint32_t nr_vcpus)
 {
+	uint64_t mpidr = read_sysreg(mpidr_el1);
+
 	local_irq_disable();
 	gic_init(GIC_V3, nr_vcpus);
 	timer_set_ctl(VIRTUAL, CTL_IMASK);
 	gic_irq_enable(VTIMER_INTID);
-	gic_irq_set_config(INJECT_INTID, true);
-	gic_irq_enable(INJECT_INTID);
+	/* Route this vCPU's SPI to it; PPIs are level-only in KVM. */
+	route_spi(INJECT_SPI_BASE + vcpu, mpidr);
+	gic_irq_set_config(INJECT_SPI_BASE + vcpu, true);
+	gic_irq_enable(INJECT_SPI_BASE + vcpu);
 	gic_irq_enable(IPI_INTID);
 	local_irq_enable();
 }
