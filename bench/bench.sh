@@ -240,18 +240,25 @@ EOF
 # up, so a drop counts as a regression when
 #   ratio_now < ratio_base - max(0.05, (spread_base + spread_now) / 2)
 # (spread = max - min), and for the compute control also a rise beyond it.
-# The 5% floor keeps a run whose pairs happened to
-# agree closely from failing on a 1-2% drift.
+# The 5% floor keeps a run whose pairs happened to agree closely from failing
+# on a 1-2% drift (5 A/A pairs of 3 s under QEMU TCG gave medians within 1% of
+# 1 and spreads of 2-13%).  Runs of fewer than 3 pairs (--smoke) have no spread
+# to speak of and are not compared: a single 1 s A/A pair was seen 17% off.
 bench_compare() {
 	local dir=$1 base=$2
 	awk -F'\t' -v out="$dir/baseline-compare.tsv" '
 		FNR == 1 { next }
-		NR == FNR { r[$1 SUBSEP $2] = $7; lo[$1 SUBSEP $2] = $8; hi[$1 SUBSEP $2] = $9; next }
+		NR == FNR { r[$1 SUBSEP $2] = $7; lo[$1 SUBSEP $2] = $8; hi[$1 SUBSEP $2] = $9; np[$1 SUBSEP $2] = $4; next }
 		{
 			k = $1 SUBSEP $2
 			if (!(k in r) || r[k] == "NA" || $7 == "NA") {
 				printf "%-10s %d VMs: no baseline to compare\n", $1, $2
 				print $1 "\t" $2 "\tNA\t" $7 "\tNA\tnew" > out
+				next
+			}
+			if ($4 < 3 || np[k] < 3) {
+				printf "%-10s %d VMs: not compared: %d and %d pairs, a spread needs 3\n", $1, $2, $4, np[k]
+				print $1 "\t" $2 "\t" r[k] "\t" $7 "\tNA\tfew-pairs" > out
 				next
 			}
 			thr = ((hi[k] - lo[k]) + ($9 - $8)) / 2
