@@ -468,6 +468,19 @@ cmd_patches_check() {
 	summarize_run "$dir" patches-check "" 0
 }
 
+# The benchmark's smoke run: not a timed test, it checks that the bench runs
+# and writes its CSV, summary and table. Its own output goes to bench.log.
+cmd_bench_smoke() {
+	local dir rc=0 result=PASS
+	dir=$(new_run_dir bench-smoke)
+	progress "bench smoke (checks that it runs and reports; no number is judged)"
+	(cmd_bench --smoke) >"$dir/bench.log" 2>&1 || rc=$?
+	[[ $rc -eq 0 ]] || result=FAIL
+	printf '%s\t%s\t%s\t-\t%s\n' bench-smoke "vsched_bench --smoke" "$result" \
+		"rc=$rc; $(grep -m1 'results in' "$dir/bench.log" | sed 's/.*results in //')" >"$dir/summary.tsv"
+	RUN_DIRS+=("$dir")
+}
+
 cmd_check() {
 	local state mode
 	cmd_harness_tests
@@ -484,6 +497,7 @@ cmd_check() {
 		done
 		run_in_qemu x86_64 "$state" ""
 	done
+	cmd_bench_smoke
 }
 
 # Under "git bisect run": the kernel comes from the tree being bisected, the
