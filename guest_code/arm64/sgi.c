@@ -43,8 +43,9 @@ static void sgi_handler(struct ex_regs *regs)
 	if (intid == 1023)	/* spurious */
 		return;
 	GUEST_ASSERT_EQ(intid, SGI_INTID);
-	WRITE_ONCE(v->irqs, READ_ONCE(v->irqs) + 1);
+	/* EOI (and deactivate) first: the sender may send the next SGI at once. */
 	gic_set_eoi(intid);
+	WRITE_ONCE(v->irqs, READ_ONCE(v->irqs) + 1);
 	asm volatile("dsb ish; sev" ::: "memory");
 }
 

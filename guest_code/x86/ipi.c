@@ -38,8 +38,9 @@ static void ipi_handler(struct ex_regs *regs)
 {
 	struct ipi_vcpu *v = &ipi_shared.vcpu[guest_apic_id()];
 
-	WRITE_ONCE(v->irqs, READ_ONCE(v->irqs) + 1);
+	/* EOI first: the sender may send the next IPI as soon as it sees the ack. */
 	x2apic_write_reg(APIC_EOI, 0);
+	WRITE_ONCE(v->irqs, READ_ONCE(v->irqs) + 1);
 }
 
 static bool guest_stopped(struct ipi_vcpu *v, uint64_t seq)
