@@ -173,6 +173,8 @@ int main(int argc, char *argv[])
 		ksft_exit_skip("needs 2 pCPUs to overcommit one of them (have %d)\n", nr_cpus);
 	series = vsched_series_applied() && !ipi_apicv_enabled();
 	nr_settings = series ? 2 : 1;
+	if (series)	/* a test killed earlier in this boot may have left it off */
+		vsched_param_set("ipi_tracking", "Y");
 
 	vm = vm_create(NR_VCPUS);
 	for (i = 0; i < NR_VCPUS; i++) {

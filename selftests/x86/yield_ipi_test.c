@@ -65,7 +65,7 @@ struct opts {
 };
 
 static struct opts opt = {
-	.phase_ms = 1000,
+	.phase_ms = 500,
 	.rounds = 2000,
 	.ants = 1,
 	.kinds = (1 << SPIN_HV) | (1 << SPIN_PAUSE),
@@ -84,7 +84,8 @@ struct scene {
 static bool series;
 static const char *no_series = "series not applied (no /sys/module/kvm/parameters/ipi_aware_yield)";
 static int cpu_a, cpu_b;
-static char default_window[32];
+/* INTERFACES.md's default; not read back: a killed test may have left another value. */
+static const char default_window[] = "50000000";
 
 static void snap_all(struct scene *sc, struct ysnap *s)
 {
@@ -584,9 +585,7 @@ int main(int argc, char *argv[])
 		no_series = "APICv/AVIC is on: KVM does not see the guest's IPIs, the series tracks none (by design)";
 	}
 	if (series) {
-		TEST_ASSERT(!vsched_param_read("ipi_window_ns", default_window,
-					       sizeof(default_window)),
-			    "read kvm.ipi_window_ns");
+		set_defaults();
 		if (access("/sys/kernel/debug/kvm", F_OK))
 			ksft_exit_skip("no /sys/kernel/debug/kvm: debugfs is needed for ipi_context\n");
 	}

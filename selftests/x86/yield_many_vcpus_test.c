@@ -419,6 +419,11 @@ int main(int argc, char *argv[])
 	}
 	if (series && access("/sys/kernel/debug/kvm", F_OK))
 		ksft_exit_skip("no /sys/kernel/debug/kvm: debugfs is needed for ipi_context\n");
+	if (series) {	/* a test killed earlier in this boot may have left others */
+		vsched_param_set("ipi_tracking", "Y");
+		vsched_param_set("ipi_aware_yield", "Y");
+		vsched_param_set("ipi_window_ns", "50000000");
+	}
 	max = kvm_check_cap(KVM_CAP_MAX_VCPUS);
 	if (max > IPI_MAX_VCPUS)
 		max = IPI_MAX_VCPUS;
