@@ -319,24 +319,58 @@ list_timeout_sum() {
 
 # Prints one progress line a test while the console streams by.
 progress_filter() {
-	local label=$1
-	awk -v label="$label" '
-		{ print > "/dev/stdout" }
-		match($0, /^kvm-vsched: end [0-9]+ [^ ]+ rc=[^ ]+ ms=[0-9]+/) {
-			split(substr($0, RSTART, RLENGTH), f, " ")
-			printf "    %s: %s rc=%s %.1fs\n", label, f[4], substr(f[5], 4), substr(f[6], 4) / 1000 > "/dev/stderr"
-			fflush("/dev/stderr")
-		}'
+	local label=$1 line ms
+	# Not awk: mawk reads its input in large blocks, and the console must reach
+	# console.log as it comes (stop_qemu_after_done watches it).
+	while IFS= read -r line || [[ -n $line ]]; do
+		printf '%s\n' "$line"
+		if [[ $line =~ ^kvm-vsched:\ end\ [0-9]+\ ([^ ]+)\ rc=([^ ]+)\ ms=([0-9]+) ]]; then
+			ms=${BASH_REMATCH[3]}
+			printf '    %s: %s rc=%s %d.%ds\n' "$label" "${BASH_REMATCH[1]}" \
+				"${BASH_REMATCH[2]}" $((ms / 1000)) $((ms % 1000 / 100)) >&2
+		fi
+	done
+}
+
+# A kernel that cannot power off (x86 allnoconfig has no ACPI_SLEEP, so no
+# ACPI power-off) would keep QEMU up until its limit: once the runner has
+# printed its done marker, give the kernel DONE_GRACE seconds to finish its
+# own output and power off, then end QEMU.
+DONE_GRACE=5
+
+stop_qemu_after_done() {
+	local dir=$1 pipeline=$2
+	while kill -0 "$pipeline" 2>/dev/null; do
+		if grep -q '^kvm-vsched: done' "$dir/console.log" 2>/dev/null; then
+			sleep "$DONE_GRACE"
+			if [[ -s $dir/qemu.pid ]] && kill "$(cat "$dir/qemu.pid")" 2>/dev/null; then
+				echo "kvm-vsched: host: ended QEMU ${DONE_GRACE}s after the done marker" >>"$dir/qemu.stderr"
+			fi
+			return 0
+		fi
+		sleep 1
+	done
 }
 
 boot_and_run_locked() {
-	local arch=$1 image=$2 initrd=$3 mode=$4 dir=$5 limit=$6 rc=0
+	local arch=$1 image=$2 initrd=$3 mode=$4 dir=$5 limit=$6 rc=0 pipeline
 	qemu_command "$arch" "$image" "$initrd" "$mode"
+	QEMU_CMD+=(-pidfile "$dir/qemu.pid")
 	printf "%q " "${QEMU_CMD[@]}" >"$dir/qemu.cmd"
 	echo >>"$dir/qemu.cmd"
 	progress "booting $arch ${mode:-} $(basename "$image") (limit ${limit}s)"
-	timeout --kill-after=10 "$limit" "${QEMU_CMD[@]}" </dev/null 2>"$dir/qemu.stderr" |
-		progress_filter "$arch${mode:+-$mode}" >"$dir/console.log" || rc=$?
+	# QEMU's own status goes through a file: waiting for a background pipeline
+	# gives the status of its last command, the filter.
+	{
+		local qemu_rc=0
+		timeout --kill-after=10 "$limit" "${QEMU_CMD[@]}" </dev/null 2>"$dir/qemu.stderr" || qemu_rc=$?
+		echo "$qemu_rc" >"$dir/qemu.rc"
+	} | progress_filter "$arch${mode:+-$mode}" >"$dir/console.log" &
+	pipeline=$!
+	stop_qemu_after_done "$dir" "$pipeline"
+	wait "$pipeline" || true
+	rc=$(cat "$dir/qemu.rc" 2>/dev/null || echo 0)
+	rm -f "$dir/qemu.pid" "$dir/qemu.rc"
 	if [[ $rc -eq 124 || $rc -eq 137 ]]; then
 		echo "kvm-vsched: host: QEMU killed after ${limit}s" >>"$dir/console.log"
 	fi
