@@ -227,6 +227,28 @@ build_suite() {
 }
 
 # The run's list: every test, or only those named with --test.
+# Drops the tests selftests/WIP leaves out of default runs on WHERE (an arch,
+# or host), and says which.
+drop_wip_tests() {
+	local list=$1 where=$2 dropped
+	dropped=$(awk -v where="$where" '
+		FNR == NR {
+			sub(/#.*/, "")
+			if (NF >= 2) {
+				n = split($2, w, ",")
+				for (i = 1; i <= n; i++)
+					if (w[i] == "all" || w[i] == where)
+						wip[$1] = 1
+			}
+			next
+		}
+		$1 in wip { print $1 }' "$TOP/selftests/WIP" "$list")
+	[[ -n $dropped ]] || return 0
+	progress "left out on $where (selftests/WIP; run with --test): $(echo "$dropped" | tr "\n" " ")"
+	awk 'NR == FNR { skip[$1] = 1; next } !($1 in skip)' <(echo "$dropped") "$list" >"$list.tmp"
+	mv "$list.tmp" "$list"
+}
+
 write_run_list() {
 	local arch=$1 out=$2 t
 	local list=$TOP/build/$arch/tests.list
@@ -237,6 +259,7 @@ write_run_list() {
 	fi
 	if [[ ${#TESTS[@]} -eq 0 ]]; then
 		cp "$list" "$out"
+		drop_wip_tests "$out" "$([[ $HOST -eq 1 ]] && echo host || echo "$arch")"
 		return
 	fi
 	: >"$out"
