@@ -18,7 +18,8 @@
  * The list file has one test a line: "<name> <timeout seconds> <argv...>",
  * with paths relative to the directory of the list;
  * '#' starts a comment.  As PID 1 it reads /suite/tests.list, mounts the
- * pseudo filesystems the tests need and powers the machine off at the end.
+ * pseudo filesystems the tests need and restarts the machine at the end
+ * (QEMU runs with -no-reboot, so that ends it).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -305,7 +306,12 @@ int main(int argc, char **argv)
 
 	if (as_init) {
 		sync();
-		reboot(RB_POWER_OFF);
+		/*
+		 * A restart rather than a power-off: QEMU runs with -no-reboot, so
+		 * a reset ends it, and x86 allnoconfig kernels have no ACPI
+		 * power-off (they halt and QEMU would stay up).
+		 */
+		reboot(RB_AUTOBOOT);
 		for (;;)
 			pause();
 	}
