@@ -66,7 +66,10 @@ Options:
   -h, --help      this text
 
 Environment: KDIR (kernel tree; default: Debian's linux-source-6.12,
-extracted into $CACHE), VSCHED_CACHE, VSCHED_RESULTS, JOBS.
+extracted into $CACHE), VSCHED_CACHE, VSCHED_RESULTS, JOBS,
+VSCHED_APPEND (extra kernel parameters for the QEMU boots, for example
+VSCHED_APPEND=VSCHED_TRACE=kvm/kvm_inj_virq,kvm/kvm_exit to print the tail of
+those trace events after each test; see lib/trace.c).
 Results go to results/<date>-<arch>-<kernel>/ (console.log, tap.log,
 summary.tsv); nothing there is overwritten.
 EOF
@@ -319,6 +322,9 @@ qemu_command() {
 		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
 		;;
 	esac
+	# Extra kernel parameters; unknown "NAME=value" ones reach the tests as
+	# environment (VSCHED_TRACE, see lib/trace.c).
+	append+=${VSCHED_APPEND:+ $VSCHED_APPEND}
 	QEMU_CMD+=(-display none -monitor none -serial stdio -no-reboot
 		-kernel "$image" -initrd "$initrd" -append "$append")
 }
@@ -355,10 +361,10 @@ progress_filter() {
 	done
 }
 
-# A kernel that cannot power off (x86 allnoconfig has no ACPI_SLEEP, so no
-# ACPI power-off) would keep QEMU up until its limit: once the runner has
-# printed its done marker, give the kernel DONE_GRACE seconds to finish its
-# own output and power off, then end QEMU.
+# The runner ends a boot with a restart, which ends QEMU (-no-reboot). Should a
+# kernel hang on the way (or a user's --kernel halt instead), QEMU would stay up
+# until its limit: once the runner has printed its done marker, give the
+# kernel DONE_GRACE seconds to finish its own output, then end QEMU.
 DONE_GRACE=5
 
 stop_qemu_after_done() {
