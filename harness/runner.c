@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <libgen.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -184,6 +185,50 @@ static pid_t spawn(const struct test *t, int out_fd)
 	_exit(127);
 }
 
+/* Prints one line of a /proc file per output line, as "# hung: " comments. */
+static void print_proc_file(const char *path, const char *indent)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		printf("# hung: %s%s%s", indent, line, strchr(line, '\n') ? "" : "\n");
+	fclose(f);
+}
+
+/*
+ * Where a test hangs, before it is killed: per thread, its state, the system
+ * call it is in (number, user SP and PC, to look up in the static binary)
+ * and its kernel stack, so that a TIMEOUT says whether the test, KVM or the
+ * guest was stuck.
+ */
+static void print_hung_threads(pid_t pid)
+{
+	char path[64], file[400];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		printf("# hung: thread %s\n", de->d_name);
+		snprintf(file, sizeof(file), "%s/%s/stat", path, de->d_name);
+		print_proc_file(file, "  stat: ");
+		snprintf(file, sizeof(file), "%s/%s/syscall", path, de->d_name);
+		print_proc_file(file, "  syscall: ");
+		snprintf(file, sizeof(file), "%s/%s/stack", path, de->d_name);
+		print_proc_file(file, "  ");
+	}
+	closedir(dir);
+	fflush(stdout);
+}
+
 /* Returns the wait status, or -1 if the test had to be killed. */
 static int run_one(const struct test *t, int idx)
 {
@@ -212,6 +257,7 @@ static int run_one(const struct test *t, int idx)
 			if (kill_at)
 				break;	/* output still open after SIGKILL: give up on it */
 			timed_out = true;
+			print_hung_threads(pid);
 			kill(-pid, SIGKILL);
 			kill_at = now_ms() + KILL_GRACE_MS;
 			continue;
