@@ -42,7 +42,11 @@ bool vcpu_stats_get(struct vcpu_stats *stats, const char *name, uint64_t *value)
 /* The stat's value; the test fails if the kernel has no stat of that name. */
 uint64_t vcpu_stats_value(struct vcpu_stats *stats, const char *name);
 
-/* One-shot forms, for a stat read now and then. */
+/*
+ * One-shot forms, for a stat read now and then.  They open a stats fd, a vCPU
+ * ioctl that waits for the vCPU mutex: only while the vCPU is not in KVM_RUN
+ * (its thread would block until the guest exits to userspace, maybe never).
+ */
 bool vcpu_stat_get(struct kvm_vcpu *vcpu, const char *name, uint64_t *value);
 uint64_t vcpu_stat(struct kvm_vcpu *vcpu, const char *name);
 

@@ -474,9 +474,9 @@ static void scenario_tracking_off(struct scene *sc)
 	set_defaults();
 	yparam_bool("ipi_tracking", false);
 	ipi_set_mode(sc->sh, R, IPI_CMD_CLI);
-	sent0 = vcpu_stat(sc->y[S].vcpu, "ipi_sent_tracked");
+	sent0 = vcpu_stats_value(sc->y[S].stats, "ipi_sent_tracked");
 	send_one(sc);
-	sent1 = vcpu_stat(sc->y[S].vcpu, "ipi_sent_tracked");
+	sent1 = vcpu_stats_value(sc->y[S].stats, "ipi_sent_tracked");
 	spin_phase(sc);
 	snprintf(title, sizeof(title), "7a. %s: ipi_tracking=N, R holds an IPI", k);
 	ysnap_print(title, sc->y, sc->nr, sc->b, sc->a);
