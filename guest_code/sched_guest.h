@@ -59,6 +59,10 @@ void vsched_regs_hold(const void *in, void *out, uint64_t spins);
 
 #define TIME_MAX_VCPUS	8
 
+/* x86: the vectors of the one-shot LAPIC timer and of injected interrupts and IPIs */
+#define EVENTS_X86_TIMER_VECTOR		0xec
+#define EVENTS_X86_INJECT_VECTOR	0xed
+
 /* Set by the host before the vCPUs run (sync_global_to_guest). */
 struct guest_time_cfg {
 	uint64_t delay_us;		/* the timer fires this long after arming */
@@ -79,6 +83,7 @@ struct guest_time_stats {
 	uint64_t reads;			/* counter reads checked */
 	uint64_t kvmclock_back;		/* kvmclock steps back (unstable only) */
 	uint64_t kvmclock_stable;	/* TSC_STABLE was set */
+	uint64_t timer_dups;		/* x86: extra timer deliveries, judged by the host */
 };
 
 extern struct guest_time_cfg time_cfg;

@@ -27,6 +27,7 @@
 #include "ucall_common.h"
 #include "preempt.h"
 #include "sched_guest.h"
+#include "trace.h"
 #include "vsched.h"
 
 static uint32_t guest_nr_vcpus;
@@ -70,6 +71,7 @@ struct injector {
 	struct preempt_env *env;
 	uint64_t *recv[TIME_MAX_VCPUS];
 	uint64_t sent[TIME_MAX_VCPUS];
+	uint64_t dups[TIME_MAX_VCPUS];	/* taken beyond sent, so far */
 	bool stop;
 	pthread_t thread;
 };
@@ -78,6 +80,7 @@ static void *injector_thread(void *arg)
 {
 	struct injector *inj = arg;
 	const struct opts *o = inj->o;
+	uint64_t recv;
 	double t0;
 	int i;
 
@@ -87,16 +90,15 @@ static void *injector_thread(void *arg)
 			events_inject(inj->vm, inj->runners[i].vcpu);
 			inj->sent[i]++;
 			t0 = vsched_now();
-			while (READ_ONCE(*inj->recv[i]) < inj->sent[i]) {
+			while ((recv = READ_ONCE(*inj->recv[i])) < inj->sent[i] + inj->dups[i]) {
 				TEST_ASSERT((vsched_now() - t0) * 1000 < o->timeout_ms,
-					    "vcpu%d: interrupt %lu lost: the guest took %lu in %u ms",
-					    i, inj->sent[i], READ_ONCE(*inj->recv[i]),
-					    o->timeout_ms);
+					    "vcpu%d: interrupt %lu lost: the guest took %lu (%lu of them duplicates) in %u ms",
+					    i, inj->sent[i], recv, inj->dups[i], o->timeout_ms);
 				usleep(200);
 			}
-			TEST_ASSERT(READ_ONCE(*inj->recv[i]) == inj->sent[i],
-				    "vcpu%d: %lu interrupts taken after %lu sent: a duplicate",
-				    i, READ_ONCE(*inj->recv[i]), inj->sent[i]);
+			/* Judged at the end, with irq_dups_check(). */
+			if (recv > inj->sent[i] + inj->dups[i])
+				inj->dups[i] = recv - inj->sent[i];
 		}
 	}
 	return NULL;
@@ -104,6 +106,7 @@ static void *injector_thread(void *arg)
 
 static void run(const struct opts *o, uint32_t mask)
 {
+	char who[64];
 	struct vcpu_runner runners[TIME_MAX_VCPUS] = {};
 	struct kvm_vcpu *vcpus[TIME_MAX_VCPUS];
 	struct preempt_env env;
@@ -113,6 +116,7 @@ static void run(const struct opts *o, uint32_t mask)
 	double end;
 	int i, ret;
 
+	reinject_watch_start();
 	vm = vm_create_with_vcpus(o->nr_vcpus, guest_code, vcpus);
 	events_vm_setup(vm, vcpus, o->nr_vcpus);
 	guest_nr_vcpus = o->nr_vcpus;
@@ -166,8 +170,14 @@ static void run(const struct opts *o, uint32_t mask)
 		ksft_print_msg("vcpu%d: %lu rounds (registers + timer), %lu timer rounds across a gap, %lu interrupts sent, %lu taken\n",
 			       i, guest_rounds[i], time_stats[i].preempted_rounds,
 			       inj.sent[i], recv);
-		TEST_ASSERT(recv == inj.sent[i], "vcpu%d took %lu interrupts, %lu were sent",
-			    i, recv, inj.sent[i]);
+		TEST_ASSERT(recv >= inj.sent[i] + inj.dups[i],
+			    "vcpu%d took %lu interrupts, %lu were sent and %lu duplicates seen",
+			    i, recv, inj.sent[i], inj.dups[i]);
+		snprintf(who, sizeof(who), "vcpu%d interrupts", i);
+		irq_dups_check(who, runners[i].proof.tid, EVENTS_X86_INJECT_VECTOR, recv - inj.sent[i]);
+		snprintf(who, sizeof(who), "vcpu%d timer", i);
+		irq_dups_check(who, runners[i].proof.tid, EVENTS_X86_TIMER_VECTOR,
+			       time_stats[i].timer_dups);
 		TEST_ASSERT(guest_rounds[i] >= o->min_rounds,
 			    "vcpu%d: only %lu rounds, want >= %lu", i, guest_rounds[i],
 			    o->min_rounds);

@@ -31,6 +31,7 @@
 #include "ucall_common.h"
 #include "preempt.h"
 #include "sched_guest.h"
+#include "trace.h"
 #include "vsched.h"
 
 static uint32_t guest_nr_vcpus;
@@ -64,6 +65,7 @@ struct injector {
 	pthread_t thread;
 	bool fifo;
 	uint64_t sent;
+	uint64_t dups;			/* taken beyond sent, so far */
 	uint64_t moves;
 	uint64_t scheduled_out;		/* injections KVM saw scheduled out */
 	uint64_t max_wait_us;
@@ -85,6 +87,7 @@ static void *injector_thread(void *arg)
 	struct sched_param sp = { .sched_priority = 1 };
 	uint32_t id = inj->r->vcpu->id;
 	double end, t0, waited;
+	uint64_t recv;
 	int cpu;
 
 	/* The vCPU thread registers itself with the migrator when it starts. */
@@ -111,25 +114,27 @@ static void *injector_thread(void *arg)
 		inj->sent++;
 
 		t0 = vsched_now();
-		while (READ_ONCE(*inj->recv) < inj->sent) {
+		while ((recv = READ_ONCE(*inj->recv)) < inj->sent + inj->dups) {
 			waited = vsched_now() - t0;
 			TEST_ASSERT(waited * 1000 < o->timeout_ms,
-				    "vcpu%u: interrupt %lu lost: the guest took %lu in %u ms",
-				    id, inj->sent, READ_ONCE(*inj->recv), o->timeout_ms);
-			usleep(100);
+				    "vcpu%u: interrupt %lu lost: the guest took %lu (%lu of them duplicates) in %u ms",
+				    id, inj->sent, recv, inj->dups, o->timeout_ms);
+			/* Long enough for the vCPU to get somewhere under TCG. */
+			usleep(1000);
 		}
 		waited = (vsched_now() - t0) * 1e6;
 		if (waited > inj->max_wait_us)
 			inj->max_wait_us = waited;
-		TEST_ASSERT(READ_ONCE(*inj->recv) == inj->sent,
-			    "vcpu%u: %lu interrupts taken after %lu sent: a duplicate",
-			    id, READ_ONCE(*inj->recv), inj->sent);
+		/* Judged at the end, with irq_dups_check(). */
+		if (recv > inj->sent + inj->dups)
+			inj->dups = recv - inj->sent;
 	}
 	return NULL;
 }
 
 static void run(const struct opts *o)
 {
+	char who[64];
 	struct injector injs[TIME_MAX_VCPUS] = {};
 	struct vcpu_runner runners[TIME_MAX_VCPUS] = {};
 	struct kvm_vcpu *vcpus[TIME_MAX_VCPUS];
@@ -138,6 +143,7 @@ static void run(const struct opts *o)
 	uint64_t recv;
 	int i, ret;
 
+	reinject_watch_start();
 	vm = vm_create_with_vcpus(o->nr_vcpus, guest_code, vcpus);
 	events_vm_setup(vm, vcpus, o->nr_vcpus);
 	guest_nr_vcpus = o->nr_vcpus;
@@ -184,8 +190,11 @@ static void run(const struct opts *o)
 		ksft_print_msg("vcpu%d: %lu interrupts sent, %lu taken, %lu pCPU moves, longest wait %lu us, injector %s\n",
 			       i, inj->sent, recv, inj->moves, inj->max_wait_us,
 			       inj->fifo ? "SCHED_FIFO" : "SCHED_OTHER");
-		TEST_ASSERT(recv == inj->sent, "vcpu%d took %lu interrupts, %lu were sent",
-			    i, recv, inj->sent);
+		TEST_ASSERT(recv >= inj->sent + inj->dups,
+			    "vcpu%d took %lu interrupts, %lu were sent and %lu duplicates seen",
+			    i, recv, inj->sent, inj->dups);
+		snprintf(who, sizeof(who), "vcpu%d interrupts", i);
+		irq_dups_check(who, runners[i].proof.tid, EVENTS_X86_INJECT_VECTOR, recv - inj->sent);
 		TEST_ASSERT(inj->sent >= o->min_rounds, "vcpu%d: only %lu rounds, want >= %lu",
 			    i, inj->sent, o->min_rounds);
 		if (runners[i].proof.stats) {
@@ -229,6 +238,7 @@ struct blocker {
 	uint64_t *window, *sent, *recv;
 	bool fifo;
 	uint64_t rounds, moves, scheduled_out;
+	uint64_t dups;			/* taken beyond sent, so far */
 	pthread_t thread;
 };
 
@@ -253,6 +263,7 @@ static void *blocker_thread(void *arg)
 	struct sched_param sp = { .sched_priority = 1 };
 	double end, t0;
 	uint64_t n;
+	uint64_t recv;
 	int cpu;
 
 	b->fifo = !sched_setscheduler(0, SCHED_FIFO, &sp);
@@ -276,20 +287,21 @@ static void *blocker_thread(void *arg)
 			TEST_ASSERT(vsched_now() - t0 < o->timeout_ms / 1000.0,
 				    "the sender vCPU did not send IPI %lu in %u ms", n,
 				    o->timeout_ms);
-		TEST_ASSERT(READ_ONCE(*b->recv) == n - 1,
-			    "IPI %lu: the receiver counted %lu while its thread could not run",
-			    n, READ_ONCE(*b->recv));
+		TEST_ASSERT(READ_ONCE(*b->recv) == n - 1 + b->dups,
+			    "IPI %lu: the receiver counted %lu (%lu duplicates before) while its thread could not run",
+			    n, READ_ONCE(*b->recv), b->dups);
 
 		/* Give the pCPU back: the receiver reloads and takes the IPI. */
 		t0 = vsched_now();
-		while (READ_ONCE(*b->recv) < n) {
+		while ((recv = READ_ONCE(*b->recv)) < n + b->dups) {
 			TEST_ASSERT(vsched_now() - t0 < o->timeout_ms / 1000.0,
-				    "IPI %lu lost: the receiver took %lu in %u ms", n,
-				    READ_ONCE(*b->recv), o->timeout_ms);
-			usleep(100);
+				    "IPI %lu lost: the receiver took %lu (%lu duplicates) in %u ms", n,
+				    recv, b->dups, o->timeout_ms);
+			usleep(1000);
 		}
-		TEST_ASSERT(READ_ONCE(*b->recv) == n,
-			    "%lu IPIs taken after %lu sent: a duplicate", READ_ONCE(*b->recv), n);
+		/* Judged at the end, with irq_dups_check(). */
+		if (recv > n + b->dups)
+			b->dups = recv - n;
 		b->rounds = n;
 	}
 	return NULL;
@@ -302,9 +314,11 @@ static void test_ipi(const struct opts *o)
 	struct preempt_env env;
 	struct blocker b = {};
 	struct kvm_vm *vm;
+	uint64_t recv;
 	double end;
 	int i, ret;
 
+	reinject_watch_start();
 	vm = vm_create_with_vcpus(2, guest_ipi_code, vcpus);
 	events_vm_setup(vm, vcpus, 2);
 	guest_nr_vcpus = 2;
@@ -348,10 +362,12 @@ static void test_ipi(const struct opts *o)
 		kvm_vm_free(vm);
 		return;
 	}
-	ksft_print_msg("ipi: %lu IPIs from vcpu1 to vcpu0, each pending while vcpu0's thread was held off its pCPU, each taken once; %lu moves\n",
+	ksft_print_msg("ipi: %lu IPIs from vcpu1 to vcpu0, each pending while vcpu0's thread was held off its pCPU; %lu moves\n",
 		       b.rounds, b.moves);
-	TEST_ASSERT(READ_ONCE(*b.recv) == b.rounds, "vcpu0 took %lu IPIs, %lu were sent",
-		    READ_ONCE(*b.recv), b.rounds);
+	recv = READ_ONCE(*b.recv);
+	TEST_ASSERT(recv >= b.rounds + b.dups, "vcpu0 took %lu IPIs, %lu were sent and %lu duplicates seen",
+		    recv, b.rounds, b.dups);
+	irq_dups_check("vcpu0 IPIs", runners[0].proof.tid, EVENTS_X86_INJECT_VECTOR, recv - b.rounds);
 	TEST_ASSERT(b.rounds >= o->min_rounds, "only %lu IPI rounds, want >= %lu",
 		    b.rounds, o->min_rounds);
 	if (runners[0].proof.stats) {

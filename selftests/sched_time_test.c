@@ -29,6 +29,7 @@
 #include "ucall_common.h"
 #include "preempt.h"
 #include "sched_guest.h"
+#include "trace.h"
 #include "vsched.h"
 
 static uint32_t guest_nr_vcpus;
@@ -57,11 +58,13 @@ static void run(const struct opts *o)
 	struct vcpu_runner runners[TIME_MAX_VCPUS] = {};
 	struct kvm_vcpu *vcpus[TIME_MAX_VCPUS];
 	uint64_t preempted = 0;
+	char who[64];
 	struct preempt_env env;
 	struct kvm_vm *vm;
 	double end;
 	int i;
 
+	reinject_watch_start();
 	vm = vm_create_with_vcpus(o->nr_vcpus, guest_code, vcpus);
 	events_vm_setup(vm, vcpus, o->nr_vcpus);
 	guest_nr_vcpus = o->nr_vcpus;
@@ -99,7 +102,7 @@ static void run(const struct opts *o)
 	for (i = 0; i < o->nr_vcpus; i++) {
 		struct guest_time_stats *st = &time_stats[i];
 
-		ksft_print_msg("vcpu%d: %lu timers fired once, %lu of them across a gap >= %lu us, %lu counter reads, longest gap %lu us\n",
+		ksft_print_msg("vcpu%d: %lu timers fired, %lu of them across a gap >= %lu us, %lu counter reads, longest gap %lu us\n",
 			       i, st->rounds, st->preempted_rounds, time_cfg.gap_us,
 			       st->reads, st->max_gap_us);
 #ifdef __aarch64__
@@ -111,6 +114,8 @@ static void run(const struct opts *o)
 			       st->kvmclock_stable ? "TSC_STABLE" : "not TSC_STABLE",
 			       st->kvmclock_back, time_cfg.slack_ns);
 #endif
+		snprintf(who, sizeof(who), "vcpu%d timer", i);
+		irq_dups_check(who, runners[i].proof.tid, EVENTS_X86_TIMER_VECTOR, st->timer_dups);
 		TEST_ASSERT(st->rounds >= o->min_rounds,
 			    "vcpu%d completed only %lu timer rounds, want >= %lu",
 			    i, st->rounds, o->min_rounds);

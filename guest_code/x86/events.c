@@ -2,8 +2,9 @@
 /*
  * x86 time across reloads: the TSC and kvmclock read back to back never go
  * back (kvmclock may step back by a bounded slack only when KVM does not
- * set TSC_STABLE), and a one-shot LAPIC timer fires exactly once however
- * the vCPU was scheduled out in between.
+ * set TSC_STABLE), and a one-shot LAPIC timer fires however the vCPU was
+ * scheduled out in between; extra deliveries are counted for the host to
+ * judge (time_stats[].timer_dups).
  */
 #include <asm/kvm_para.h>
 
@@ -12,8 +13,8 @@
 #include "ucall_common.h"
 #include "sched_guest.h"
 
-#define TIMER_VECTOR		0xec
-#define INJECT_VECTOR		0xed
+#define TIMER_VECTOR		EVENTS_X86_TIMER_VECTOR
+#define INJECT_VECTOR		EVENTS_X86_INJECT_VECTOR
 #define APIC_TDCR_DIV_1		0xb
 #define PVCLOCK_STABLE		(1u << 0)
 
@@ -182,9 +183,11 @@ void guest_time_round(uint32_t cpu)
 	end = last.tsc + delay;
 	while (last.tsc < end)
 		step(cpu, &last);
-	__GUEST_ASSERT(READ_ONCE(fires[cpu]) == before + 1,
-		       "vcpu%u: one LAPIC timer fired %lu times", cpu,
-		       READ_ONCE(fires[cpu]) - before);
+	/*
+	 * More than one: the host decides whether an emulated CPU re-delivered
+	 * it (see irq_dups_check()) or KVM did; the guest only counts.
+	 */
+	st->timer_dups += READ_ONCE(fires[cpu]) - before - 1;
 	last_clocks[cpu] = last;
 
 	st->rounds++;
