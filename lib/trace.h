@@ -7,16 +7,17 @@
 #include <sys/types.h>
 
 /*
- * Starts (or restarts) counting KVM's interrupt re-injections (kvm_inj_virq
- * with reinjected=1) when this is an x86 L1 under QEMU TCG; false elsewhere.
+ * Starts (or restarts) recording KVM's interrupt injections (kvm_inj_virq)
+ * when this is an x86 L1 under QEMU TCG; false elsewhere.
  */
-bool reinject_watch_start(void);
-/* Re-injections of @vector by the vCPU thread @tid since the start. */
-uint64_t reinject_count(pid_t tid, uint32_t vector);
+bool irq_watch_start(void);
 /*
- * @dups extra deliveries of @vector were seen on the vCPU run by @tid: the
- * test fails unless each is matched by a re-injection under QEMU TCG.
+ * The vCPU run by @tid took @taken interrupts of @vector for @raised that
+ * the test raised.  Fewer fails; more fails too, unless this is QEMU TCG
+ * and KVM's record shows it injected each raised interrupt exactly once (the
+ * extra deliveries are then the emulated CPU's, and are printed).
  */
-void irq_dups_check(const char *who, pid_t tid, uint32_t vector, uint64_t dups);
+void irq_dups_check(const char *who, pid_t tid, uint32_t vector, uint64_t raised,
+		    uint64_t taken);
 
 #endif /* VSCHED_TRACE_H */

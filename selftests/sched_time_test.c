@@ -64,7 +64,7 @@ static void run(const struct opts *o)
 	double end;
 	int i;
 
-	reinject_watch_start();
+	irq_watch_start();
 	vm = vm_create_with_vcpus(o->nr_vcpus, guest_code, vcpus);
 	events_vm_setup(vm, vcpus, o->nr_vcpus);
 	guest_nr_vcpus = o->nr_vcpus;
@@ -115,7 +115,8 @@ static void run(const struct opts *o)
 			       st->kvmclock_back, time_cfg.slack_ns);
 #endif
 		snprintf(who, sizeof(who), "vcpu%d timer", i);
-		irq_dups_check(who, runners[i].proof.tid, EVENTS_X86_TIMER_VECTOR, st->timer_dups);
+		irq_dups_check(who, runners[i].proof.tid, EVENTS_X86_TIMER_VECTOR, st->rounds,
+			       st->rounds + st->timer_dups);
 		TEST_ASSERT(st->rounds >= o->min_rounds,
 			    "vcpu%d completed only %lu timer rounds, want >= %lu",
 			    i, st->rounds, o->min_rounds);
