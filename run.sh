@@ -28,6 +28,7 @@ UNPATCHED=0
 BISECT_SERIES=0
 BENCH_ARGS=()
 KERNEL_IMAGE=""
+REPEAT=1
 ARM64_MODES="vhe nvhe"
 COMMAND=run
 RUN_DIRS=()
@@ -59,6 +60,8 @@ Options:
   --host          run against this machine's $DEV_KVM instead of QEMU
   --kernel IMAGE  boot this kernel image instead of building one (one --arch)
   --test NAME     run only NAME (repeatable; see --list)
+  --repeat N      run each selected test N times in the same boot, as
+                  NAME, NAME@2, ... (for races that fail now and then)
   --list          list the tests for the chosen arches and exit
   --unpatched     build and boot the stock kernel, without kernel-patches/
   --arm64-mode M  vhe, nvhe or both (default: both)
@@ -128,6 +131,12 @@ parse_args() {
 		--test)
 			[[ $# -ge 2 ]] || die "--test needs a test name (see --list)"
 			TESTS+=("$2")
+			shift
+			;;
+		--repeat)
+			[[ $# -ge 2 ]] || die "--repeat needs a count"
+			[[ $2 =~ ^[0-9]+$ && $2 -ge 1 && $2 -le 1000 ]] || die "--repeat $2: want 1..1000"
+			REPEAT=$2
 			shift
 			;;
 		--list) COMMAND=list ;;
@@ -252,6 +261,15 @@ drop_wip_tests() {
 	mv "$list.tmp" "$list"
 }
 
+# Each test of the list $REPEAT times in a row, the copies named NAME@2, ...
+repeat_tests() {
+	local list=$1
+	[[ $REPEAT -gt 1 ]] || return 0
+	awk -v n="$REPEAT" '{ print; for (i = 2; i <= n; i++) { $1 = $1 "@" i; print; sub(/@[0-9]+$/, "", $1) } }' \
+		"$list" >"$list.tmp"
+	mv "$list.tmp" "$list"
+}
+
 write_run_list() {
 	local arch=$1 out=$2 t
 	local list=$TOP/build/$arch/tests.list
@@ -263,13 +281,14 @@ write_run_list() {
 	if [[ ${#TESTS[@]} -eq 0 ]]; then
 		cp "$list" "$out"
 		drop_wip_tests "$out" "$([[ $HOST -eq 1 ]] && echo host || echo "$arch")"
-		return
+	else
+		: >"$out"
+		for t in "${TESTS[@]}"; do
+			awk -v t="$t" '$1 == t' "$list" >>"$out"
+			grep -q "^$t " "$out" || die "--test $t: no such test for $arch (see --list)"
+		done
 	fi
-	: >"$out"
-	for t in "${TESTS[@]}"; do
-		awk -v t="$t" '$1 == t' "$list" >>"$out"
-		grep -q "^$t " "$out" || die "--test $t: no such test for $arch (see --list)"
-	done
+	repeat_tests "$out"
 }
 
 gen_init_cpio() {

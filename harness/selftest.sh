@@ -49,6 +49,14 @@ table_totals() {
 	[[ $(tail -n 1 <<<"$out") == "1 passed, 2 failed, 1 skipped" ]]
 }
 
+# The bench report pairs the "on" window with the "off" one whichever ran
+# first (the bench alternates the order, ABBA), and stock windows by position.
+bench_report_pairs() {
+	awk -v out="$WORK/bench-summary.tsv" -f "$TOP/bench/report.awk" "$FIX/bench-abba.csv"
+	tail -n +2 "$WORK/bench-summary.tsv" | cut -f1-9 >"$WORK/bench.got"
+	diff -u "$FIX/bench-abba.expected" "$WORK/bench.got"
+}
+
 # run.sh must reject bad input with exit 2 (128 under bisect) and exactly one line.
 expect_usage_error() {
 	local rc=0 err want=${WANT_RC:-2}
@@ -64,6 +72,9 @@ bad_flags() {
 	expect_usage_error frobnicate
 	expect_usage_error --kernel /nonexistent/Image --arch arm64
 	expect_usage_error --arm64-mode el3
+	expect_usage_error --repeat 0
+	expect_usage_error --repeat many
+	expect_usage_error --repeat
 	"$TOP/run.sh" --help | grep -q '^usage: ./run.sh'
 }
 
@@ -147,6 +158,7 @@ main() {
 	step parse_truncated_log 30 parse_fixture truncated
 	step runner_fixture_outcomes 60 runner_fixtures
 	step table_counts_timeout_as_failed 30 table_totals
+	step bench_report_pairs_on_with_off 30 bench_report_pairs
 	step run_sh_rejects_bad_flags 60 bad_flags
 	step run_sh_rejects_missing_kdir 120 missing_kdir
 	step bisect_usage_errors_abort 120 bisect_usage
