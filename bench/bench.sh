@@ -20,7 +20,7 @@ bench_usage() {
 usage: ./run.sh bench [OPTIONS]
 
 Overcommit throughput of guest workloads with the IPI-aware directed yield
-series on and off (kvm.ipi_aware_yield Y/N, alternating ABAB in one boot).
+series on and off (kvm.ipi_aware_yield Y/N, alternating in ABBA order in one boot).
 
 Options:
   --workload W    all (default) or a comma list of $(echo "$BENCH_WORKLOADS" | tr ' ' ',')

@@ -5,9 +5,10 @@
 # measurement window, in the order they ran) and prints one table line per
 # workload and VM count; writes the same as TSV to the file named by -v out=.
 #
-# The two windows of a pair are A (first) and B (second): with the series,
-# A = ipi_aware_yield on, B = off; on a stock kernel both are "stock" and
-# A/B is an A/A ratio, i.e. the noise.  Per pair: ratio = A/B of the work
+# The two windows of a pair are A and B: with the series, A is the window
+# with ipi_aware_yield on and B the one with it off, whichever ran first (the
+# bench alternates the order, ABBA); on a stock kernel both are "stock", A
+# is the first, and A/B is an A/A ratio, i.e. the noise.  Per pair: ratio = A/B of the work
 # units per second per VM.  Per workload and VM count: the median of the
 # ratios and their min..max (the spread), the median units/s/VM of each
 # setting, and the overcommit efficiency: the total work of k VMs on the
@@ -92,11 +93,20 @@ NF != ncol { skipped++; next }
 		keys[++nkeys] = k
 	}
 	p = k SUBSEP $col["pair"]
-	side = (p in first) ? "B" : "A"
-	if (side == "A")
-		first[p] = $col["units_per_s_vm"]
-	else if (first[p] + 0 > 0 && $col["units_per_s_vm"] + 0 > 0)
-		ratios[k] = ratios[k] " " first[p] / $col["units_per_s_vm"]
+	if ($col["setting"] == "on")
+		side = "A"
+	else if ($col["setting"] == "off")
+		side = "B"
+	else
+		side = (p in pair_rate) ? "B" : "A"
+	if (p in pair_rate) {
+		ra = side == "A" ? $col["units_per_s_vm"] : pair_rate[p]
+		rb = side == "B" ? $col["units_per_s_vm"] : pair_rate[p]
+		if (ra + 0 > 0 && rb + 0 > 0)
+			ratios[k] = ratios[k] " " ra / rb
+	} else {
+		pair_rate[p] = $col["units_per_s_vm"]
+	}
 	ks = k SUBSEP side
 	label[ks] = $col["setting"]
 	rate[ks] = rate[ks] " " $col["units_per_s_vm"]

@@ -6,7 +6,9 @@
  * For each workload (guest_code/workloads.h) and each VM count, it starts
  * that many VMs of --vcpus vCPUs each, all vCPU threads restricted to the
  * same --pcpus CPUs, lets them warm up, then measures --pairs pairs of
- * fixed wall-clock windows, kvm.ipi_aware_yield=Y then =N (ABAB...), with
+ * fixed wall-clock windows, kvm.ipi_aware_yield on and off (ABBA: odd pairs
+ * on then off, even pairs off then on, so that a drift over the run
+ * cancels out of the median ratio instead of favouring one side), with
  * the VMs running throughout.  A window counts the work units every VM
  * finished (read live from guest memory), the system-wide tracepoint
  * counts kvm:kvm_exit, kvm:kvm_hypercall, kvm:kvm_hv_hypercall and
@@ -511,8 +513,10 @@ static void run_config(int kind, int nr, bool ab)
 			const char *setting = "stock";
 
 			if (ab) {
-				setting = half ? "off" : "on";
-				vsched_param_set(AB_PARAM, half ? "N" : "Y");
+				bool on = half != pair % 2;
+
+				setting = on ? "on" : "off";
+				vsched_param_set(AB_PARAM, on ? "Y" : "N");
 			}
 			sleep_ms(o.settle_ms);
 			take_snap(bvms, nr, &a);
@@ -730,7 +734,7 @@ int main(int argc, char *argv[])
 	uname(&u);
 	printf("BENCHINFO,kernel,%s %s\n", u.release, u.machine);
 	printf("BENCHINFO,series,%s\n", vsched_series_applied() ?
-	       (ab ? "applied: A/B of kvm.ipi_aware_yield, on then off in each pair" :
+	       (ab ? "applied: A/B of kvm.ipi_aware_yield, on and off in each pair, ABBA order" :
 		     "applied, but --stock: A/A, no switching") :
 	       "not applied (no kvm.ipi_aware_yield): stock kernel, A/A pairs measure the noise");
 	printf("BENCHINFO,pcpus,");
