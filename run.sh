@@ -341,6 +341,9 @@ qemu_command() {
 		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
 		;;
 	esac
+	# A test killed by SIGSEGV and the like leaves its registers (pc, lr) on
+	# the console, to be looked up in its binary.
+	append+=" print-fatal-signals=1"
 	# Extra kernel parameters; unknown "NAME=value" ones reach the tests as
 	# environment (VSCHED_TRACE, see lib/trace.c).
 	append+=${VSCHED_APPEND:+ $VSCHED_APPEND}
