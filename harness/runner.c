@@ -45,6 +45,10 @@
 #define MAX_ARGS	32
 #define LINE_MAX_LEN	1024
 #define KILL_GRACE_MS	2000
+/* How long a killed test may take to be reaped before it counts as stuck. */
+#define REAP_LIMIT_MS	10000
+/* run_one(): the test survived SIGKILL, the remaining tests cannot run. */
+#define RUN_STUCK	-2
 
 struct test {
 	char *name;
@@ -229,7 +233,28 @@ static void print_hung_threads(pid_t pid)
 	fflush(stdout);
 }
 
-/* Returns the wait status, or -1 if the test had to be killed. */
+/*
+ * Waits for  for at most REAP_LIMIT_MS.  A task that stays in the kernel
+ * (in a guest, say) after SIGKILL never exits; waiting for it without a limit
+ * would hang the boot until QEMU's own timeout.
+ */
+static bool reap_within_limit(pid_t pid, int *status)
+{
+	long long give_up = now_ms() + REAP_LIMIT_MS;
+	const struct timespec tick = { .tv_nsec = 50 * 1000 * 1000 };
+
+	do {
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return true;
+		nanosleep(&tick, NULL);
+	} while (now_ms() < give_up);
+	return false;
+}
+
+/*
+ * Returns the wait status, -1 if the test had to be killed, or RUN_STUCK if
+ * it could not even be killed.
+ */
 static int run_one(const struct test *t, int idx)
 {
 	long long start = now_ms(), deadline, kill_at = 0;
@@ -273,7 +298,15 @@ static int run_one(const struct test *t, int idx)
 	relay_output(pipefd[0], buf, &len, true);
 	close(pipefd[0]);
 	kill(-pid, SIGKILL);	/* stray background children of the test */
-	waitpid(pid, &status, 0);
+	if (!reap_within_limit(pid, &status)) {
+		print_hung_threads(pid);
+		printf("kvm-vsched: end %d %s rc=UNKILLABLE ms=%lld\n", idx, t->name,
+		       now_ms() - start);
+		printf("not ok %d %s # still alive %d ms after SIGKILL\n", idx,
+		       t->name, REAP_LIMIT_MS);
+		fflush(stdout);
+		return RUN_STUCK;
+	}
 
 	if (timed_out)
 		snprintf(rc, sizeof(rc), "TIMEOUT");
@@ -341,6 +374,12 @@ int main(int argc, char **argv)
 	for (i = 0; i < nr_tests; i++) {
 		int status = run_one(&tests[i], i + 1);
 
+		if (status == RUN_STUCK) {
+			printf("Bail out! %s survived SIGKILL; the tests after it are not run\n",
+			       tests[i].name);
+			failed++;
+			break;
+		}
 		if (status == -1 || !WIFEXITED(status) ||
 		    (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 4))
 			failed++;
