@@ -552,7 +552,9 @@ cmd_patches_check() {
 	local dir
 	dir=$(new_run_dir patches-check)
 	progress "checking kernel-patches/"
-	KDIR=$KDIR VSCHED_CACHE=$CACHE bash "$TOP/harness/patches-check.sh" >"$dir/console.log" 2>&1 || true
+	# Its kernel builds print their progress lines on the terminal too (fd 3).
+	KDIR=$KDIR VSCHED_CACHE=$CACHE VSCHED_PROGRESS_FD=3 bash "$TOP/harness/patches-check.sh" \
+		3>&2 >"$dir/console.log" 2>&1 || true
 	summarize_run "$dir" patches-check "" 0
 }
 

@@ -26,7 +26,13 @@ die() {
 }
 
 progress() {
-	printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+	local line
+	line=$(printf "[%s] %s" "$(date +%H:%M:%S)" "$*")
+	echo "$line" >&2
+	# run.sh passes its terminal on this fd: a cold check builds for half an hour.
+	if [[ -n ${VSCHED_PROGRESS_FD:-} ]]; then
+		echo "$line" >&"$VSCHED_PROGRESS_FD"
+	fi
 }
 
 # shellcheck source=harness/kernel.sh
