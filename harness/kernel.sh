@@ -70,28 +70,53 @@ tree_identity() {
 	} | sha256sum | cut -c1-16
 }
 
+# The number of series patches applied in TREE, if it holds KDIR plus a prefix
+# of the series of at most N patches; nothing otherwise.
+applied_prefix() {
+	local tree=$1 n=$2 have k
+	[[ -f $tree/.vsched-tree ]] || return 0
+	have=$(cat "$tree/.vsched-tree")
+	for ((k = n; k >= 0; k--)); do
+		if [[ $(tree_identity "$k") == "$have" ]]; then
+			echo "$k"
+			return
+		fi
+	done
+}
+
+apply_patches() {
+	local tree=$1 from=$2 to=$3 p
+	while read -r p; do
+		[[ -n $p ]] || continue
+		patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d "$tree" <"$p" >&2 ||
+			die "$(basename "$p") does not apply to $(kernel_version) with --fuzz=0"
+	done < <(series_patches | head -n "$to" | tail -n +"$((from + 1))")
+}
+
 # A copy of KDIR with the first $2 patches of the series applied, in
 # $CACHE/trees/$1.  Build output lives in out-<arch>/ inside it, so the
 # compiler sees the same relative paths in every tree and ccache hits across
 # them.  Files that change are given a fresh mtime so that make rebuilds them.
+# A tree that holds a shorter prefix only gets the missing patches, so that
+# patches-check rebuilds just what each patch touches.
 prepare_tree() {
-	local name=$1 npatches=$2 tree=$CACHE/trees/$1 id p changed
+	local name=$1 npatches=$2 tree=$CACHE/trees/$1 id have changed
 	id=$(tree_identity "$npatches")
-	if [[ -f $tree/.vsched-tree && $(cat "$tree/.vsched-tree") == "$id" ]]; then
+	have=$(applied_prefix "$tree" "$npatches")
+	if [[ $have == "$npatches" ]]; then
 		echo "$tree"
 		return
 	fi
 	progress "preparing kernel tree $name ($npatches patches)"
 	mkdir -p "$tree"
 	rm -f "$tree/.vsched-tree"
-	changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
-		--out-format='%n' "$KDIR/" "$tree/")
-	(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)
-	while read -r p; do
-		[[ -n $p ]] || continue
-		patch -s -p1 --fuzz=0 --no-backup-if-mismatch -d "$tree" <"$p" >&2 ||
-			die "$(basename "$p") does not apply to $(kernel_version) with --fuzz=0"
-	done < <(series_patches | head -n "$npatches")
+	if [[ -z $have ]]; then
+		changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
+			--out-format='%n' "$KDIR/" "$tree/")
+		(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)
+		have=0
+	fi
+	apply_patches "$tree" "$have" "$npatches"
 	echo "$id" >"$tree/.vsched-tree"
 	echo "$tree"
 }
