@@ -55,10 +55,18 @@ series_patches() {
 	done <"$TOP/kernel-patches/series"
 }
 
-# What a tree was made from: the source, and the patches applied to it.
-tree_identity() {
-	local n=$1
-	{
+# What a tree was made from: the source, and the patches applied to it.  One
+# identity per line, for the first 0, 1, ... N patches of the series: the
+# source is read once, however many prefixes are asked for.
+tree_identities() {
+	local n=$1 source k patches
+	patches=$(series_patches)
+	if [[ -n $patches ]]; then
+		mapfile -t patches <<<"$patches"
+	else
+		patches=()
+	fi
+	source=$(
 		echo "$KDIR"
 		kernel_version
 		# A git tree (a bisection) changes under the same path.
@@ -66,21 +74,12 @@ tree_identity() {
 			git -C "$KDIR" rev-parse HEAD
 			git -C "$KDIR" diff HEAD
 		fi
-		series_patches | head -n "$n" | xargs -r cat
-	} | sha256sum | cut -c1-16
-}
-
-# The number of series patches applied in TREE, if it holds KDIR plus a prefix
-# of the series of at most N patches; nothing otherwise.
-applied_prefix() {
-	local tree=$1 n=$2 have k
-	[[ -f $tree/.vsched-tree ]] || return 0
-	have=$(cat "$tree/.vsched-tree")
-	for ((k = n; k >= 0; k--)); do
-		if [[ $(tree_identity "$k") == "$have" ]]; then
-			echo "$k"
-			return
-		fi
+	)
+	for ((k = 0; k <= n; k++)); do
+		{
+			printf '%s\n' "$source"
+			cat "${patches[@]:0:k}" </dev/null
+		} | sha256sum | cut -c1-16
 	done
 }
 
@@ -100,9 +99,18 @@ apply_patches() {
 # A tree that holds a shorter prefix only gets the missing patches, so that
 # patches-check rebuilds just what each patch touches.
 prepare_tree() {
-	local name=$1 npatches=$2 tree=$CACHE/trees/$1 id have changed
-	id=$(tree_identity "$npatches")
-	have=$(applied_prefix "$tree" "$npatches")
+	local name=$1 npatches=$2 tree=$CACHE/trees/$1 ids have="" k current changed
+	ids=$(tree_identities "$npatches")
+	mapfile -t ids <<<"$ids"
+	if [[ -f $tree/.vsched-tree ]]; then
+		current=$(cat "$tree/.vsched-tree")
+		for ((k = npatches; k >= 0; k--)); do
+			if [[ ${ids[k]} == "$current" ]]; then
+				have=$k
+				break
+			fi
+		done
+	fi
 	if [[ $have == "$npatches" ]]; then
 		echo "$tree"
 		return
@@ -117,7 +125,7 @@ prepare_tree() {
 		have=0
 	fi
 	apply_patches "$tree" "$have" "$npatches"
-	echo "$id" >"$tree/.vsched-tree"
+	echo "${ids[npatches]}" >"$tree/.vsched-tree"
 	echo "$tree"
 }
 
