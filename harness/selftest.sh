@@ -47,6 +47,8 @@ table_totals() {
 		awk -f "$TOP/harness/table.awk" || true)
 	echo "$out"
 	[[ $(tail -n 1 <<<"$out") == "1 passed, 2 failed, 1 skipped" ]]
+	# The failures are named again right above the totals.
+	[[ $(tail -n 3 <<<"$out" | head -n 2) == $'FAIL: r b: x\nTIMEOUT: r c' ]]
 }
 
 # The bench report pairs the "on" window with the "off" one whichever ran

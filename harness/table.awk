@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # Print summary.tsv rows (run, test, result, seconds, detail) from one or
-# more runs as one table, then the closing line "N passed, N failed, N skipped".
+# more runs as one table, then one line per failure (a CI log that keeps only
+# the tail still names them), then the closing line "N passed, N failed, N skipped".
 # A TIMEOUT counts as a failure.  Exits 1 when anything failed.
 
 BEGIN { FS = "\t" }
@@ -25,6 +26,10 @@ END {
 	printf fmt, "run", "test", "result", "seconds", "detail"
 	for (i = 1; i <= rows; i++)
 		printf fmt, run[i], test[i], res[i], secs[i], why[i]
+	# CI logs keep only the tail: name the failures again just above the totals.
+	for (i = 1; i <= rows; i++)
+		if (res[i] != "PASS" && res[i] != "SKIP")
+			printf "%s: %s %s%s\n", res[i], run[i], test[i], why[i] == "" ? "" : ": " why[i]
 	printf "%d passed, %d failed, %d skipped\n", passed, failed, skipped
 	exit failed > 0 || rows == 0
 }
