@@ -436,7 +436,7 @@ static void help(const char *name)
 int main(int argc, char *argv[])
 {
 	struct opts o = {
-		.nr_vcpus = 2, .seconds = 8, .spins = 20000, .kick_us = 2000,
+		.nr_vcpus = 2, .seconds = 4, .spins = 20000, .kick_us = 2000,
 		.migrate_us = 5000, .ants_per_cpu = 1, .teardowns = 10,
 		.min = { .involuntary = 30, .moves = 20 }, .min_events = 20,
 	};

@@ -202,7 +202,7 @@ static void help(const char *name)
 int main(int argc, char *argv[])
 {
 	struct opts o = {
-		.nr_vcpus = 4, .seconds = 15, .spins = 20000, .ants_per_cpu = 1,
+		.nr_vcpus = 4, .seconds = 5, .spins = 20000, .ants_per_cpu = 1,
 		.migrate_us = 1000, .timeout_ms = 10000,
 		.min = { .involuntary = 50, .moves = 50 }, .min_rounds = 10,
 		.min_irqs = 20,

@@ -397,7 +397,7 @@ static void help(const char *name)
 int main(int argc, char *argv[])
 {
 	struct opts o = {
-		.nr_vcpus = 2, .seconds = 15, .rounds = 3000, .move_every = 4,
+		.nr_vcpus = 2, .seconds = 8, .rounds = 3000, .move_every = 4,
 		.timeout_ms = 10000, .ants_per_cpu = 1,
 		.min = { .involuntary = 50, .moves = 20 }, .min_rounds = 100,
 	};

@@ -121,7 +121,7 @@ static void help(const char *name)
 int main(int argc, char *argv[])
 {
 	struct opts o = {
-		.nr_vcpus = 2, .seconds = 10, .spins = 20000, .ants_per_cpu = 1,
+		.nr_vcpus = 2, .seconds = 4, .spins = 20000, .ants_per_cpu = 1,
 		.migrate_us = 10000, .min = { .involuntary = 50, .moves = 20 },
 		.min_rounds = 10,
 	};

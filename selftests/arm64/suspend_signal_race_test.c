@@ -29,7 +29,7 @@
  * re-sends the signal if a KVM_RUN does not return in time, so a lost
  * wakeup fails the test instead of hanging it.
  *
- * Options: -n ROUNDS (default 5000), -t SECONDS time budget for the rounds
+ * Options: -n ROUNDS (default 2000), -t SECONDS time budget for the rounds
  * (default 30), -d MAX_DELAY_US (default 2000), -s SEED.
  */
 #include <errno.h>
@@ -349,7 +349,7 @@ static void snap_regs(struct kvm_vcpu *vcpu, u64 *regs)
 static void print_usage(const char *name)
 {
 	printf("usage: %s [-n ROUNDS] [-t SECONDS] [-d MAX_DELAY_US] [-s SEED]\n"
-	       "  -n  rounds to run (default 5000)\n"
+	       "  -n  rounds to run (default 2000)\n"
 	       "  -t  stop the rounds after this many seconds (default 30)\n"
 	       "  -d  longest random delay of the signal and interrupt (default 2000)\n"
 	       "  -s  random seed (default: from the clock, printed)\n", name);
@@ -357,7 +357,7 @@ static void print_usage(const char *name)
 
 int main(int argc, char *argv[])
 {
-	u64 rounds = 5000, budget_s = 30, max_us = 2000, start, end, i;
+	u64 rounds = 2000, budget_s = 30, max_us = 2000, start, end, i;
 	unsigned int seed = (unsigned int)now_ns();
 	u64 before[NR_SNAP_REGS], after[NR_SNAP_REGS];
 	struct kvm_signal_mask *mask;
