@@ -10,8 +10,8 @@
 # bench-info.txt, bench-summary.tsv, the table (report.awk) and bench.png.
 #
 # Uses from run.sh / harness/kernel.sh: die, progress, build_suite,
-# build_kernel, kernel_version, state_patches, new_run_dir, make_initramfs,
-# with_heavy_lock, boot_and_run_locked, summarize_run, print_results.
+# build_kernel, kernel_version, state_patches, tree_for_state, new_run_dir,
+# make_initramfs, with_heavy_lock, boot_and_run_locked, summarize_run, print_results.
 
 BENCH_WORKLOADS="pipeline barrier ticketlock compute"
 
@@ -159,7 +159,7 @@ bench_timeout() {
 bench_run_qemu() {
 	local dir=$1 label=$2 image limit t
 	image=$dir/kernel.img
-	build_kernel x86_64 patched "$(state_patches patched)" "$image"
+	build_kernel x86_64 "$(tree_for_state patched)" "$(state_patches patched)" "$image"
 	t=$(bench_timeout)
 	{
 		printf 'vsched_bench %s bench/vsched_bench' "$t"
