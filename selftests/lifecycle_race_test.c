@@ -8,7 +8,9 @@
  * kicks: vCPUs loop over the register rounds of sched_regs_test while the
  * migrator and antagonists preempt and move their threads; a kicker thread
  * sends them signals, half of the time with kvm_run->immediate_exit set
- * first (KVM_RUN must then return -EINTR with KVM_EXIT_INTR, and with the
+ * first (KVM_RUN must then return -EINTR: a signal gives KVM_EXIT_INTR, while
+ * immediate_exit promises only -EINTR, so there KVM may also leave the exit
+ * reason as userspace wrote it, which shows the guest was not entered; with the
  * flag still set the next KVM_RUN must return -EINTR at once); an ioctl
  * thread reads and writes back their registers (x86 KVM_GET/SET_REGS;
  * arm64 KVM_GET/SET_ONE_REG of X1 and TPIDR_EL0) and KVM_GET/SET_MP_STATE
@@ -40,6 +42,8 @@
 #include "vsched.h"
 
 #define MAX_VCPUS	8
+/* Not an exit reason: shows that a KVM_RUN wrote none. */
+#define EXIT_REASON_UNSET	0xfffffff0u
 
 static uint32_t guest_mask;
 static uint64_t guest_spins;
@@ -82,6 +86,7 @@ struct lc_vcpu {
 	bool parked;
 	uint64_t eintr;		/* KVM_RUN returned -EINTR (signal) */
 	uint64_t immediate;	/* ... at once, because of immediate_exit */
+	uint64_t unset;		/* -EINTR with no exit reason written (immediate_exit) */
 };
 
 static void sigusr1(int sig)
@@ -106,20 +111,27 @@ static void *lc_vcpu_thread(void *arg)
 				usleep(50);
 			__atomic_store_n(&c->parked, false, __ATOMIC_RELEASE);
 		}
+		run->exit_reason = EXIT_REASON_UNSET;
 		ret = __vcpu_run(vcpu);
 		if (ret < 0) {
 			TEST_ASSERT(errno == EINTR, "vcpu%u: KVM_RUN: %s", vcpu->id,
 				    strerror(errno));
-			TEST_ASSERT(run->exit_reason == KVM_EXIT_INTR,
-				    "vcpu%u: -EINTR with exit reason %s", vcpu->id,
-				    exit_reason_str(run->exit_reason));
+			TEST_ASSERT(run->exit_reason == KVM_EXIT_INTR ||
+				    (READ_ONCE(run->immediate_exit) &&
+				     run->exit_reason == EXIT_REASON_UNSET),
+				    "vcpu%u: -EINTR with exit reason %s (%u), immediate_exit %u",
+				    vcpu->id, exit_reason_str(run->exit_reason),
+				    run->exit_reason, READ_ONCE(run->immediate_exit));
 			c->eintr++;
+			c->unset += run->exit_reason == EXIT_REASON_UNSET;
 			if (!READ_ONCE(run->immediate_exit))
 				continue;
 			/* Still set: KVM must not enter the guest at all. */
+			run->exit_reason = EXIT_REASON_UNSET;
 			ret = __vcpu_run(vcpu);
 			TEST_ASSERT(ret < 0 && errno == EINTR &&
-				    run->exit_reason == KVM_EXIT_INTR,
+				    (run->exit_reason == EXIT_REASON_UNSET ||
+				     run->exit_reason == KVM_EXIT_INTR),
 				    "vcpu%u: KVM_RUN with immediate_exit returned %d errno %d exit %s",
 				    vcpu->id, ret, errno, exit_reason_str(run->exit_reason));
 			c->immediate++;
@@ -298,8 +310,8 @@ static void test_kicks(const struct opts *o, uint32_t mask)
 	TEST_ASSERT(h.ioctls >= o->min_events, "only %lu ioctl rounds, want >= %lu",
 		    h.ioctls, o->min_events);
 	for (i = 0; i < o->nr_vcpus; i++) {
-		ksft_print_msg("vcpu%d: %lu KVM_RUN -EINTR, %lu of them with immediate_exit\n",
-			       i, c[i].eintr, c[i].immediate);
+		ksft_print_msg("vcpu%d: %lu KVM_RUN -EINTR, %lu of them with immediate_exit, %lu with no exit reason written\n",
+			       i, c[i].eintr, c[i].immediate, c[i].unset);
 		TEST_ASSERT(c[i].eintr >= o->min_events && c[i].immediate >= o->min_events / 2,
 			    "vcpu%d: only %lu -EINTR and %lu immediate exits, want >= %lu and %lu",
 			    i, c[i].eintr, c[i].immediate, o->min_events, o->min_events / 2);
