@@ -168,7 +168,11 @@ kbuild() {
 	shift 2
 	local karch=$arch cross=""
 	[[ $arch == arm64 && $(host_arch) != arm64 ]] && cross=aarch64-linux-gnu-
-	CCACHE_DIR=$CACHE/ccache CCACHE_BASEDIR=$CACHE/trees CCACHE_NOHASHDIR=1 \
+	# Depend mode: on a miss ccache does not run the preprocessor first (it
+	# hashes the files that the compiler's -MMD output names). A cold build of
+	# drivers/acpi took 95 s through plain ccache, 62 s in depend mode, 49 s
+	# without ccache; hits are as before.
+	CCACHE_DEPEND=1 CCACHE_DIR=$CACHE/ccache CCACHE_BASEDIR=$CACHE/trees CCACHE_NOHASHDIR=1 \
 		make -C "$tree" O="out-$arch" ARCH="$karch" CROSS_COMPILE="$cross" \
 		CC="ccache ${cross}gcc" HOSTCC="ccache gcc" "$@"
 }
