@@ -14,7 +14,9 @@ DEFAULT_KDIR=$CACHE/linux-source-6.12
 KDIR=${KDIR:-}
 RESULTS=${VSCHED_RESULTS:-$TOP/results}
 DEV_KVM=${VSCHED_DEV_KVM:-/dev/kvm}
-JOBS=${JOBS:-$(nproc)}
+# Kernel and suite builds: one job more than there are cores, which kept both
+# busy (a cold build of drivers/acpi: 61 s at -j2, 48 s at -j3 on 2 cores).
+JOBS=${JOBS:-$(($(nproc) + 1))}
 # Builds and QEMU runs take this lock, so that concurrent runs on a small
 # machine queue up instead of competing for its cores.
 HEAVY_LOCK=$CACHE/heavy.lock
@@ -29,7 +31,8 @@ BISECT_SERIES=0
 BENCH_ARGS=()
 KERNEL_IMAGE=""
 REPEAT=1
-ARM64_MODES="vhe nvhe"
+# arm64 boots: VHE only for ./run.sh, VHE and nVHE for make check (parse_args).
+ARM64_MODES=""
 COMMAND=run
 RUN_DIRS=()
 
@@ -64,7 +67,7 @@ Options:
                   NAME, NAME@2, ... (for races that fail now and then)
   --list          list the tests for the chosen arches and exit
   --unpatched     build and boot the stock kernel, without kernel-patches/
-  --arm64-mode M  vhe, nvhe or both (default: both)
+  --arm64-mode M  vhe, nvhe or both (default: vhe; check: both)
   --series       (bisect) apply kernel-patches/ on top of each commit
   -h, --help      this text
 
@@ -159,6 +162,12 @@ parse_args() {
 		esac
 		shift
 	done
+	if [[ -z $ARM64_MODES ]]; then
+		# Both world switches gate the series in make check; ./run.sh, the
+		# quick look, boots the VHE one (--arm64-mode both for the two).
+		ARM64_MODES=vhe
+		[[ $COMMAND == check ]] && ARM64_MODES="vhe nvhe"
+	fi
 	if [[ ${#ARCHES[@]} -eq 0 ]]; then
 		if [[ $HOST -eq 1 ]]; then
 			ARCHES=("$(host_arch)")
@@ -234,7 +243,7 @@ build_suite() {
 	local arch=$1
 	progress "building the suite for $arch"
 	# Its own lock: a quick build need not wait behind a QEMU run.
-	with_lock "$CACHE/suite-$arch.lock" make -s -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
+	with_lock "$CACHE/suite-$arch.lock" make -s -j"$JOBS" -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
 		die "suite build for $arch failed"
 }
 
@@ -457,6 +466,27 @@ tree_for_state() {
 	echo "${VSCHED_STATE_TREE:-$1}"
 }
 
+# Kernel images built in this run, by "<arch>-<state>", kept outside the tree
+# (another run may rebuild it) until the run ends.
+declare -A STATE_IMAGES=()
+IMAGES_DIR=""
+
+# The image of ARCH in STATE, built once a run: the arm64 VHE and nVHE boots
+# share it, and even a make with nothing to do takes seconds. Sets STATE_IMAGE.
+state_image() {
+	local arch=$1 state=$2 key=$1-$2
+	if [[ -z ${STATE_IMAGES[$key]:-} ]]; then
+		if [[ -z $IMAGES_DIR ]]; then
+			mkdir -p "$CACHE"
+			IMAGES_DIR=$(mktemp -d "$CACHE/images.XXXXXX")
+			trap 'rm -rf "$IMAGES_DIR"' EXIT
+		fi
+		build_kernel "$arch" "$(tree_for_state "$state")" "$(state_patches "$state")" "$IMAGES_DIR/$key.img"
+		STATE_IMAGES[$key]=$IMAGES_DIR/$key.img
+	fi
+	STATE_IMAGE=${STATE_IMAGES[$key]}
+}
+
 run_in_qemu() {
 	local arch=$1 state=$2 mode=$3 image kver label dir limit
 	kver=custom
@@ -466,14 +496,14 @@ run_in_qemu() {
 	if [[ -n $KERNEL_IMAGE ]]; then
 		image=$KERNEL_IMAGE
 	else
-		image=$dir/kernel.img
-		build_kernel "$arch" "$(tree_for_state "$state")" "$(state_patches "$state")" "$image"
+		state_image "$arch" "$state"
+		image=$STATE_IMAGE
 	fi
 	write_run_list "$arch" "$dir/tests.list"
 	make_initramfs "$arch" "$dir/tests.list" "$dir/initramfs.cpio"
 	limit=$(($(list_timeout_sum "$dir/tests.list") + BOOT_MARGIN))
 	with_heavy_lock boot_and_run_locked "$arch" "$image" "$dir/initramfs.cpio" "$mode" "$dir" "$limit"
-	rm -f "$dir/initramfs.cpio" "$dir/kernel.img"
+	rm -f "$dir/initramfs.cpio"
 	summarize_run "$dir" "$label" "$dir/tests.list" 1
 }
 
