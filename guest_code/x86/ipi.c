@@ -256,6 +256,19 @@ void ipi_stop(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms)
 	ipi_wait_done(sh, id, seq, timeout_ms);
 }
 
+void ipi_wait_taken(struct ipi_shared *sh, int from, int to, uint64_t irqs0, int timeout_ms)
+{
+	double end = now_ms() + timeout_ms;
+	uint64_t sent = READ_ONCE(sh->vcpu[from].sent);
+
+	while (READ_ONCE(sh->vcpu[to].irqs) - irqs0 < sent) {
+		TEST_ASSERT(now_ms() < end,
+			    "vCPU %d has taken %lu of the %lu IPIs vCPU %d sent it, after %d ms",
+			    to, READ_ONCE(sh->vcpu[to].irqs) - irqs0, sent, from, timeout_ms);
+		usleep(200);
+	}
+}
+
 uint64_t ipi_set_mode(struct ipi_shared *sh, int id, enum ipi_cmd cmd)
 {
 	struct ipi_vcpu t = { .cmd = cmd };
