@@ -143,6 +143,12 @@ void ipi_guest_main(void)
 		WRITE_ONCE(v->relax, 0);
 		WRITE_ONCE(v->hypercalls, 0);
 		WRITE_ONCE(v->hc_ret_bad, 0);
+		/*
+		 * IF=0 before the host sees the command started: it sends the
+		 * IPI that must stay pending as soon as it does.
+		 */
+		if (READ_ONCE(v->cmd) == IPI_CMD_CLI)
+			asm volatile("cli" ::: "memory");
 		WRITE_ONCE(v->started, seq);
 		switch (READ_ONCE(v->cmd)) {
 		case IPI_CMD_IDLE:
@@ -158,7 +164,6 @@ void ipi_guest_main(void)
 			WRITE_ONCE(v->sent, 1);
 			break;
 		case IPI_CMD_CLI:
-			asm volatile("cli" ::: "memory");
 			while (READ_ONCE(v->seq) == seq)
 				asm volatile("pause" ::: "memory");
 			asm volatile("sti; nop" ::: "memory");
