@@ -163,11 +163,17 @@ kernel_image_path() {
 	esac
 }
 
+cross_prefix() {
+	if [[ $1 == arm64 && $(host_arch) != arm64 ]]; then
+		echo aarch64-linux-gnu-
+	fi
+}
+
 kbuild() {
 	local arch=$1 tree=$2
 	shift 2
-	local karch=$arch cross=""
-	[[ $arch == arm64 && $(host_arch) != arm64 ]] && cross=aarch64-linux-gnu-
+	local karch=$arch cross
+	cross=$(cross_prefix "$arch")
 	# Depend mode: on a miss ccache does not run the preprocessor first (it
 	# hashes the files that the compiler's -MMD output names). A cold build of
 	# drivers/acpi took 95 s through plain ccache, 62 s in depend mode, 49 s
@@ -196,18 +202,42 @@ configure_kernel() {
 	[[ -z $missing ]] || die "kernel-patches/config: not set in the $arch .config (unmet dependency?):$missing"
 }
 
+# What a build in out-<arch> was made from: the tree's identity, the config
+# fragment and the compiler.
+build_stamp() {
+	local arch=$1 tree=$2
+	cat "$tree/.vsched-tree" "$tree/out-$arch/fragment.config"
+	"$(cross_prefix "$arch")gcc" --version | head -n 1
+}
+
+# A make with nothing to do still walks the whole tree (6-8 s a kernel). The
+# build is up to date when it was made from the same tree, fragment and
+# compiler, and nothing in the tree (a hand edit, say) is newer than it.
+kernel_up_to_date() {
+	local arch=$1 tree=$2 out=$2/out-$1
+	[[ -f $out/.vsched-built && -f $out/$(kernel_image_path "$arch") ]] || return 1
+	cmp -s "$out/.vsched-built" <(build_stamp "$arch" "$tree") || return 1
+	[[ -z $(find "$tree" -path "$tree/out-*" -prune -o -newer "$out/.vsched-built" -print -quit) ]]
+}
+
 build_kernel_locked() {
 	local arch=$1 tree out start
 	tree=$(prepare_tree "$2" "$3")
 	out=$tree/out-$arch
 	start=$(date +%s)
 	configure_kernel "$arch" "$tree"
-	progress "building $arch kernel in $out"
-	if ! kbuild "$arch" "$tree" -j"$JOBS" "$(basename "$(kernel_image_path "$arch")")" >"$out/build.log" 2>&1; then
-		tail -n 30 "$out/build.log" >&2
-		die "$arch kernel build failed: see $out/build.log"
+	if kernel_up_to_date "$arch" "$tree"; then
+		progress "$arch kernel in $out is up to date"
+	else
+		progress "building $arch kernel in $out"
+		rm -f "$out/.vsched-built"
+		if ! kbuild "$arch" "$tree" -j"$JOBS" "$(basename "$(kernel_image_path "$arch")")" >"$out/build.log" 2>&1; then
+			tail -n 30 "$out/build.log" >&2
+			die "$arch kernel build failed: see $out/build.log"
+		fi
+		build_stamp "$arch" "$tree" >"$out/.vsched-built"
+		progress "built $arch kernel in $(($(date +%s) - start))s"
 	fi
-	progress "built $arch kernel in $(($(date +%s) - start))s"
 	if [[ -n ${4:-} ]]; then
 		cp "$out/$(kernel_image_path "$arch")" "$4"
 	fi

@@ -51,6 +51,43 @@ table_totals() {
 	[[ $(tail -n 3 <<<"$out" | head -n 2) == $'FAIL: r b: x\nTIMEOUT: r c' ]]
 }
 
+# A built kernel is up to date only when it was made from the same tree
+# identity, fragment and compiler, and nothing in the tree is newer than it.
+kernel_stamp() {
+	local tree=$WORK/stamp-tree out=$WORK/stamp-tree/out-x86_64 later
+	later=@$(($(date +%s) + 60))
+	# shellcheck source=harness/kernel.sh
+	. "$TOP/harness/kernel.sh"
+	expect_built() {
+		local want=$1 what=$2 got=stale
+		kernel_up_to_date x86_64 "$tree" && got=fresh
+		echo "$what: $got"
+		[[ $got == "$want" ]]
+	}
+	mkdir -p "$out/arch/x86/boot" "$tree/virt/kvm"
+	echo id1 >"$tree/.vsched-tree"
+	echo CONFIG_KVM=y >"$out/fragment.config"
+	echo source >"$tree/virt/kvm/kvm_main.c"
+	: >"$out/arch/x86/boot/bzImage"
+	find "$tree" -exec touch -d '2 minutes ago' {} +
+	expect_built stale "no stamp"
+	build_stamp x86_64 "$tree" >"$out/.vsched-built"
+	expect_built fresh "stamp just written"
+	touch -d "$later" "$out/vmlinux.o"
+	expect_built fresh "build output newer"
+	echo CONFIG_KVM_AMD=y >>"$out/fragment.config"
+	expect_built stale "fragment changed"
+	build_stamp x86_64 "$tree" >"$out/.vsched-built"
+	echo id2 >"$tree/.vsched-tree"
+	touch -d '2 minutes ago' "$tree/.vsched-tree" "$tree"
+	expect_built stale "tree identity changed"
+	echo id1 >"$tree/.vsched-tree"
+	touch -d '2 minutes ago' "$tree/.vsched-tree" "$tree"
+	expect_built fresh "tree identity back"
+	touch -d "$later" "$tree/virt/kvm/kvm_main.c"
+	expect_built stale "a source edited by hand"
+}
+
 # The bench report pairs the "on" window with the "off" one whichever ran
 # first (the bench alternates the order, ABBA), and stock windows by position.
 bench_report_pairs() {
@@ -161,6 +198,7 @@ main() {
 	step runner_fixture_outcomes 60 runner_fixtures
 	step table_counts_timeout_as_failed 30 table_totals
 	step bench_report_pairs_on_with_off 30 bench_report_pairs
+	step kernel_build_up_to_date 30 kernel_stamp
 	step run_sh_rejects_bad_flags 60 bad_flags
 	step run_sh_rejects_missing_kdir 120 missing_kdir
 	step bisect_usage_errors_abort 120 bisect_usage
