@@ -261,7 +261,11 @@ void ipi_stop(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms)
 	ipi_wait_done(sh, id, seq, timeout_ms);
 }
 
-void ipi_wait_taken(struct ipi_shared *sh, int from, int to, uint64_t irqs0, int timeout_ms)
+/*
+ * @to has taken every IPI that @from's last command sent it: its irqs moved
+ * from @irqs0 by @from's sent.
+ */
+static void ipi_wait_taken(struct ipi_shared *sh, int from, int to, uint64_t irqs0, int timeout_ms)
 {
 	double end = now_ms() + timeout_ms;
 	uint64_t sent = READ_ONCE(sh->vcpu[from].sent);
@@ -272,6 +276,23 @@ void ipi_wait_taken(struct ipi_shared *sh, int from, int to, uint64_t irqs0, int
 			    to, READ_ONCE(sh->vcpu[to].irqs) - irqs0, sent, from, timeout_ms);
 		usleep(200);
 	}
+}
+
+uint64_t ipi_round_trips(struct ipi_shared *sh, int from, int to, uint64_t rounds, int ms,
+			 int timeout_ms)
+{
+	struct ipi_vcpu t = { .cmd = IPI_CMD_SEND_WAIT, .target = to, .rounds = rounds };
+	uint64_t irqs0 = READ_ONCE(sh->vcpu[to].irqs);
+	uint64_t seq = ipi_post(sh, from, &t);
+	double end;
+
+	ipi_wait_started(sh, from, seq, timeout_ms);
+	end = now_ms() + ms;
+	while (now_ms() < end && READ_ONCE(sh->vcpu[from].done) != seq)
+		usleep(10000);
+	ipi_stop(sh, from, seq, timeout_ms);
+	ipi_wait_taken(sh, from, to, irqs0, timeout_ms);
+	return READ_ONCE(sh->vcpu[from].acked);
 }
 
 uint64_t ipi_set_mode(struct ipi_shared *sh, int id, enum ipi_cmd cmd)

@@ -91,12 +91,14 @@ void ipi_wait_done(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms);
 /* Ends command @seq of vCPU @id (SPIN, SEND_WAIT, YIELD_WAIT) and waits. */
 void ipi_stop(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms);
 /*
- * Waits until vCPU @to has taken every IPI that the last command of vCPU
- * @from sent (its irqs moved from @irqs0 by @from's sent); fails after
- * @timeout_ms. A SEND_WAIT stopped by the host may end with one IPI sent and
- * not yet taken by a preempted receiver: its EOI then belongs to that phase.
+ * Round trips from vCPU @from to vCPU @to (SEND_WAIT) until @rounds are acked
+ * or @ms have passed; returns the ones acked. A phase the host stops may end
+ * with one IPI sent and not yet taken by a preempted receiver: it waits until
+ * @to has taken it, so that its EOI counts in this phase and not in the next;
+ * an IPI not taken in @timeout_ms fails the test (a lost interrupt).
  */
-void ipi_wait_taken(struct ipi_shared *sh, int from, int to, uint64_t irqs0, int timeout_ms);
+uint64_t ipi_round_trips(struct ipi_shared *sh, int from, int to, uint64_t rounds, int ms,
+			 int timeout_ms);
 /* Posts @cmd with no arguments and waits until it started. */
 uint64_t ipi_set_mode(struct ipi_shared *sh, int id, enum ipi_cmd cmd);
 

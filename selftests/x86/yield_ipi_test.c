@@ -195,21 +195,12 @@ static void send_one(struct scene *sc)
 /* Round trips S -> R for one phase (or @rounds); returns the ones acked. */
 static uint64_t round_trips(struct scene *sc, uint64_t rounds, int ms)
 {
-	struct ipi_vcpu t = { .cmd = IPI_CMD_SEND_WAIT, .target = R, .rounds = rounds };
-	uint64_t seq, irqs0;
-	double end;
+	uint64_t acked;
 
 	snap_all(sc, sc->b);
-	irqs0 = READ_ONCE(sc->sh->vcpu[R].irqs);
-	seq = ipi_post(sc->sh, S, &t);
-	ipi_wait_started(sc->sh, S, seq, TIMEOUT_MS);
-	end = ynow_ms() + ms;
-	while (ynow_ms() < end && READ_ONCE(sc->sh->vcpu[S].done) != seq)
-		usleep(10000);
-	ipi_stop(sc->sh, S, seq, TIMEOUT_MS);
-	ipi_wait_taken(sc->sh, S, R, irqs0, TIMEOUT_MS);
+	acked = ipi_round_trips(sc->sh, S, R, rounds, ms, TIMEOUT_MS);
 	snap_all(sc, sc->a);
-	return READ_ONCE(sc->sh->vcpu[S].acked);
+	return acked;
 }
 
 static void set_defaults(void)

@@ -266,21 +266,11 @@ static void scenario_untracked(void)
 
 static int receiver_batch(int id, bool want_spin)
 {
-	struct ipi_vcpu t = { .cmd = IPI_CMD_SEND_WAIT, .target = id,
-			      .rounds = opt_rounds };
-	uint64_t seq, irqs0;
-	double end;
 	int batch;
 
 	for (batch = 1; batch <= BATCHES; batch++) {
 		snap(&va, va.b);
-		irqs0 = READ_ONCE(va.sh->vcpu[id].irqs);
-		seq = ipi_post(va.sh, S, &t);
-		end = ynow_ms() + opt_ms;
-		while (ynow_ms() < end && READ_ONCE(va.sh->vcpu[S].done) != seq)
-			usleep(10000);
-		ipi_stop(va.sh, S, seq, TIMEOUT_MS);
-		ipi_wait_taken(va.sh, S, id, irqs0, TIMEOUT_MS);
+		ipi_round_trips(va.sh, S, id, opt_rounds, opt_ms, TIMEOUT_MS);
 		snap(&va, va.a);
 		if (!want_spin || d(&va, 0, YS_SPIN) > 0)
 			break;
