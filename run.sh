@@ -466,25 +466,22 @@ tree_for_state() {
 	echo "${VSCHED_STATE_TREE:-$1}"
 }
 
-# Kernel images built in this run, by "<arch>-<state>", kept outside the tree
-# (another run may rebuild it) until the run ends.
-declare -A STATE_IMAGES=()
+# Kernel images built in this run, as <arch>-<state>.img, kept outside the
+# tree (another run may rebuild it) until the run ends.
 IMAGES_DIR=""
 
 # The image of ARCH in STATE, built once a run: the arm64 VHE and nVHE boots
 # share it, and even a make with nothing to do takes seconds. Sets STATE_IMAGE.
 state_image() {
-	local arch=$1 state=$2 key=$1-$2
-	if [[ -z ${STATE_IMAGES[$key]:-} ]]; then
-		if [[ -z $IMAGES_DIR ]]; then
-			mkdir -p "$CACHE"
-			IMAGES_DIR=$(mktemp -d "$CACHE/images.XXXXXX")
-			trap 'rm -rf "$IMAGES_DIR"' EXIT
-		fi
-		build_kernel "$arch" "$(tree_for_state "$state")" "$(state_patches "$state")" "$IMAGES_DIR/$key.img"
-		STATE_IMAGES[$key]=$IMAGES_DIR/$key.img
+	local arch=$1 state=$2
+	if [[ -z $IMAGES_DIR ]]; then
+		mkdir -p "$CACHE"
+		IMAGES_DIR=$(mktemp -d "$CACHE/images.XXXXXX")
+		trap 'rm -rf "$IMAGES_DIR"' EXIT
 	fi
-	STATE_IMAGE=${STATE_IMAGES[$key]}
+	STATE_IMAGE=$IMAGES_DIR/$arch-$state.img
+	[[ -f $STATE_IMAGE ]] ||
+		build_kernel "$arch" "$(tree_for_state "$state")" "$(state_patches "$state")" "$STATE_IMAGE"
 }
 
 run_in_qemu() {
@@ -592,7 +589,7 @@ cmd_patches_check() {
 	dir=$(new_run_dir patches-check)
 	progress "checking kernel-patches/"
 	# Its kernel builds print their progress lines on the terminal too (fd 3).
-	KDIR=$KDIR VSCHED_CACHE=$CACHE VSCHED_PROGRESS_FD=3 bash "$TOP/harness/patches-check.sh" \
+	KDIR=$KDIR VSCHED_CACHE=$CACHE JOBS=$JOBS VSCHED_PROGRESS_FD=3 bash "$TOP/harness/patches-check.sh" \
 		3>&2 >"$dir/console.log" 2>&1 || true
 	summarize_run "$dir" patches-check "" 0
 }

@@ -15,7 +15,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${VSCHED_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvm-vsched}
 KDIR=${KDIR:?run through ./run.sh patches-check}
-JOBS=${JOBS:-$(($(nproc) + 1))}	# as in run.sh
+JOBS=${JOBS:?run through ./run.sh patches-check}
 HEAVY_LOCK=$CACHE/heavy.lock
 HEAVY_LOCK_WAIT=${VSCHED_LOCK_WAIT:-5400}
 PATCHES=$TOP/kernel-patches
