@@ -393,8 +393,8 @@ int main(int argc, char **argv)
 		sync();
 		/*
 		 * A restart rather than a power-off: QEMU runs with -no-reboot, so
-		 * a reset ends it, and x86 allnoconfig kernels have no ACPI
-		 * power-off (they halt and QEMU would stay up).
+		 * a reset ends it, and an x86 kernel built without ACPI has no
+		 * power-off (it halts and QEMU would stay up).
 		 */
 		reboot(RB_AUTOBOOT);
 		for (;;)
