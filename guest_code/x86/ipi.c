@@ -129,6 +129,7 @@ void ipi_guest_main(void)
 {
 	struct ipi_vcpu *v;
 	uint64_t seq, seen = 0;
+	enum ipi_cmd cmd;
 
 	x2apic_enable();
 	v = &ipi_shared.vcpu[guest_apic_id()];
@@ -143,14 +144,15 @@ void ipi_guest_main(void)
 		WRITE_ONCE(v->relax, 0);
 		WRITE_ONCE(v->hypercalls, 0);
 		WRITE_ONCE(v->hc_ret_bad, 0);
+		cmd = READ_ONCE(v->cmd);
 		/*
 		 * IF=0 before the host sees the command started: it sends the
 		 * IPI that must stay pending as soon as it does.
 		 */
-		if (READ_ONCE(v->cmd) == IPI_CMD_CLI)
+		if (cmd == IPI_CMD_CLI)
 			asm volatile("cli" ::: "memory");
 		WRITE_ONCE(v->started, seq);
-		switch (READ_ONCE(v->cmd)) {
+		switch (cmd) {
 		case IPI_CMD_IDLE:
 			break;
 		case IPI_CMD_SEND_WAIT:
@@ -180,8 +182,7 @@ void ipi_guest_main(void)
 			GUEST_DONE();
 			break;
 		default:
-			GUEST_FAIL("vCPU %u: unknown command %u", guest_apic_id(),
-				   READ_ONCE(v->cmd));
+			GUEST_FAIL("vCPU %u: unknown command %u", guest_apic_id(), cmd);
 		}
 		WRITE_ONCE(v->done, seq);
 	}
