@@ -92,6 +92,20 @@ apply_patches() {
 	done < <(series_patches | head -n "$to" | tail -n +"$((from + 1))")
 }
 
+# A fresh tree (nothing built in it yet) starts as hard links to KDIR: 2 s
+# instead of 17 s for a copy.  Nothing writes into a tree in place: builds go
+# to out-<arch>/, and patch(1) writes a patched file anew, which unlinks it
+# from KDIR's.  Fails (and the caller copies) across file systems, or when
+# the tree is not fresh.
+link_fresh_tree() {
+	local tree=$1
+	[[ -z $(ls -A "$tree") ]] || return 1
+	find "$KDIR" -mindepth 1 -maxdepth 1 ! -name .git ! -name 'out-*' ! -name .vsched-tree \
+		-exec cp -al -t "$tree" {} + 2>/dev/null && return 0
+	find "$tree" -mindepth 1 -delete
+	return 1
+}
+
 # A copy of KDIR with the first $2 patches of the series applied, in
 # $CACHE/trees/$1.  Build output lives in out-<arch>/ inside it, so the
 # compiler sees the same relative paths in every tree and ccache hits across
@@ -118,7 +132,9 @@ prepare_tree() {
 	progress "preparing kernel tree $name ($npatches patches)"
 	mkdir -p "$tree"
 	rm -f "$tree/.vsched-tree"
-	if [[ -z $have ]]; then
+	if [[ -z $have ]] && link_fresh_tree "$tree"; then
+		have=0
+	elif [[ -z $have ]]; then
 		changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
 			--out-format='%n' "$KDIR/" "$tree/")
 		(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)
