@@ -17,6 +17,9 @@ DEV_KVM=${VSCHED_DEV_KVM:-/dev/kvm}
 # Kernel and suite builds: one job more than there are cores, which kept both
 # busy (a cold build of drivers/acpi: 61 s at -j2, 48 s at -j3 on 2 cores).
 JOBS=${JOBS:-$(($(nproc) + 1))}
+# A QEMU boot is single-threaded TCG: it keeps one core busy, so a run's boots
+# go side by side, one a core.
+BOOT_SLOTS=${VSCHED_BOOT_SLOTS:-$(nproc)}
 # Builds and QEMU runs take this lock, so that concurrent runs on a small
 # machine queue up instead of competing for its cores.
 HEAVY_LOCK=$CACHE/heavy.lock
@@ -72,7 +75,8 @@ Options:
   -h, --help      this text
 
 Environment: KDIR (kernel tree; default: Debian's linux-source-6.12,
-extracted into $CACHE), VSCHED_CACHE, VSCHED_RESULTS, JOBS,
+extracted into $CACHE), VSCHED_CACHE, VSCHED_RESULTS, JOBS (kernel and suite
+builds), VSCHED_BOOT_SLOTS (boots side by side; default: the number of cores),
 VSCHED_APPEND (extra kernel parameters for the QEMU boots, for example
 VSCHED_APPEND=VSCHED_TRACE=kvm/kvm_inj_virq,kvm/kvm_exit to print the tail of
 those trace events after each test; see lib/trace.c).
@@ -175,6 +179,7 @@ parse_args() {
 			ARCHES=(arm64 x86_64)
 		fi
 	fi
+	[[ $BOOT_SLOTS =~ ^[1-9][0-9]*$ ]] || die "VSCHED_BOOT_SLOTS=$BOOT_SLOTS: want a number of boots, 1 or more"
 	if [[ -n $KERNEL_IMAGE && ${#ARCHES[@]} -ne 1 ]]; then
 		die "--kernel needs exactly one --arch"
 	fi
@@ -348,9 +353,13 @@ qemu_command() {
 	x86_64)
 		# Multi-threaded TCG hangs and corrupts nested guests under vCPU
 		# overcommit (../shared/notes/machine.md); single-threaded does not.
-		append="console=ttyS0 panic=-1"
+		# Our kernel has no ACPI (kernel-patches/config/x86_64.config). SeaBIOS'
+		# MP table, where it finds the CPUs, lists one a socket; and with no HPET
+		# to check the TSC against, it is told that the TSC is reliable, which
+		# under TCG (one clock for every vCPU) it is.
+		append="console=ttyS0 panic=-1 tsc=reliable"
 		# shellcheck disable=SC2054 # commas belong to QEMU options
-		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
+		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2,sockets=2 -m 3G)
 		;;
 	esac
 	# A test killed by SIGSEGV and the like leaves its registers (pc, lr) on
@@ -484,7 +493,13 @@ state_image() {
 		build_kernel "$arch" "$(tree_for_state "$state")" "$(state_patches "$state")" "$STATE_IMAGE"
 }
 
-run_in_qemu() {
+# Boots waiting to run, one "arch image mode dir limit label" entry each, the
+# fields apart by US (mode may be empty); queue_boot adds, run_boots empties.
+BOOT_QUEUE=()
+US=$'\x1f'
+
+# Builds what one boot needs (kernel image, test list, initramfs) and queues it.
+queue_boot() {
 	local arch=$1 state=$2 mode=$3 image kver label dir limit
 	kver=custom
 	[[ -z $KERNEL_IMAGE ]] && kver=$(kernel_version)-$state
@@ -499,9 +514,36 @@ run_in_qemu() {
 	write_run_list "$arch" "$dir/tests.list"
 	make_initramfs "$arch" "$dir/tests.list" "$dir/initramfs.cpio"
 	limit=$(($(list_timeout_sum "$dir/tests.list") + BOOT_MARGIN))
-	with_heavy_lock boot_and_run_locked "$arch" "$image" "$dir/initramfs.cpio" "$mode" "$dir" "$limit"
-	rm -f "$dir/initramfs.cpio"
-	summarize_run "$dir" "$label" "$dir/tests.list" 1
+	BOOT_QUEUE+=("$arch$US$image$US$mode$US$dir$US$limit$US$label")
+}
+
+run_boots_locked() {
+	local job arch image mode dir limit label running=0
+	for job in "${BOOT_QUEUE[@]}"; do
+		IFS=$'\x1f' read -r arch image mode dir limit label <<<"$job"
+		if [[ $running -ge $BOOT_SLOTS ]]; then
+			wait -n || true
+			running=$((running - 1))
+		fi
+		: >"$dir/console.log"
+		boot_and_run_locked "$arch" "$image" "$dir/initramfs.cpio" "$mode" "$dir" "$limit" &
+		running=$((running + 1))
+	done
+	wait
+}
+
+# Runs the queued boots, at most BOOT_SLOTS at a time, and adds their results
+# to the run in the order they were queued.
+run_boots() {
+	local job arch image mode dir limit label
+	[[ ${#BOOT_QUEUE[@]} -gt 0 ]] || return 0
+	with_heavy_lock run_boots_locked
+	for job in "${BOOT_QUEUE[@]}"; do
+		IFS=$'\x1f' read -r arch image mode dir limit label <<<"$job"
+		rm -f "$dir/initramfs.cpio"
+		summarize_run "$dir" "$label" "$dir/tests.list" 1
+	done
+	BOOT_QUEUE=()
 }
 
 run_on_host() {
@@ -559,21 +601,47 @@ cmd_list() {
 	done
 }
 
+# The suites build at the lowest priority while the kernels build: a kernel
+# build leaves one core idle in its serial steps (kconfig, link), and a cold
+# suite build (mostly installing the uapi headers) fits in those gaps.
+build_suites_in_background() {
+	(
+		renice -n 19 -p "$BASHPID" >/dev/null
+		for arch in "$@"; do
+			# Not after the run has failed (a kernel that did not build).
+			kill -0 $$ 2>/dev/null || exit 0
+			build_suite "$arch"
+		done
+	) &
+	SUITES_PID=$!
+}
+
 cmd_run() {
 	local arch mode state=patched
 	[[ $UNPATCHED -eq 1 ]] && state=unpatched
+	if [[ $HOST -eq 1 ]]; then
+		build_suite "${ARCHES[0]}"
+		run_on_host "${ARCHES[0]}"
+		return
+	fi
+	build_suites_in_background "${ARCHES[@]}"
+	if [[ -z $KERNEL_IMAGE ]]; then
+		for arch in "${ARCHES[@]}"; do
+			state_image "$arch" "$state"
+		done
+	fi
+	# build_suite has said why it failed.
+	wait "$SUITES_PID" || exit "$DIE_CODE"
 	for arch in "${ARCHES[@]}"; do
-		build_suite "$arch"
-		if [[ $HOST -eq 1 ]]; then
-			run_on_host "$arch"
-		elif [[ $arch == arm64 ]]; then
+		if [[ $arch == arm64 ]]; then
 			for mode in $ARM64_MODES; do
-				run_in_qemu "$arch" "$state" "$mode"
+				queue_boot "$arch" "$state" "$mode"
 			done
 		else
-			run_in_qemu "$arch" "$state" ""
+			queue_boot "$arch" "$state" ""
 		fi
 	done
+	run_boots
 }
 
 cmd_harness_tests() {
@@ -610,10 +678,12 @@ cmd_bench_smoke() {
 
 check_boots() {
 	local state=$1 mode
+	# The longest boot first: the arm64 ones share the other core.
+	queue_boot x86_64 "$state" ""
 	for mode in $ARM64_MODES; do
-		run_in_qemu arm64 "$state" "$mode"
+		queue_boot arm64 "$state" "$mode"
 	done
-	run_in_qemu x86_64 "$state" ""
+	run_boots
 }
 
 cmd_check() {
@@ -652,7 +722,8 @@ cmd_bisect() {
 		return 125
 	fi
 	KERNEL_IMAGE=$CACHE/bisect-$arch.img
-	run_in_qemu "$arch" bisect "$([[ $arch == arm64 ]] && echo "${ARM64_MODES%% *}")"
+	queue_boot "$arch" bisect "$([[ $arch == arm64 ]] && echo "${ARM64_MODES%% *}")"
+	run_boots
 	dir=${RUN_DIRS[-1]}
 	print_results || true
 	results=$(cut -f3 "$dir/summary.tsv" | sort -u | tr '\n' ' ')

@@ -114,6 +114,7 @@ bad_flags() {
 	expect_usage_error --repeat 0
 	expect_usage_error --repeat many
 	expect_usage_error --repeat
+	VSCHED_BOOT_SLOTS=0 expect_usage_error --list
 	"$TOP/run.sh" --help | grep -q '^usage: ./run.sh'
 }
 
