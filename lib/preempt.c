@@ -25,14 +25,6 @@ static const char * const proof_stats[4] = {
 	"sched_out_preempted", "sched_out_blocked", "sched_in", "sched_in_migrated",
 };
 
-double vsched_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Marks the CPUs of a cpulist ("0-3,8") as being on @node. */
 static void parse_cpulist(const char *list, int node, int *cpu_node)
 {

@@ -110,7 +110,4 @@ struct vcpu_runner {
 void vcpu_runner_start(struct vcpu_runner *r);
 void vcpu_runner_join(struct vcpu_runner *r, unsigned int timeout_s);
 
-/* Seconds on CLOCK_MONOTONIC. */
-double vsched_now(void);
-
 #endif /* VSCHED_PREEMPT_H */

@@ -89,4 +89,8 @@ int vsched_nr_cpus(void);
 /* Pins thread @tid to CPU @cpu; returns 0 or -errno. */
 int vsched_pin_tid(pid_t tid, int cpu);
 
+/* CLOCK_MONOTONIC, in seconds and in milliseconds. */
+double vsched_now(void);
+double vsched_now_ms(void);
+
 #endif /* VSCHED_H */

@@ -18,14 +18,6 @@
 #include "vsched.h"
 #include "yield_util.h"
 
-double ynow_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void pin_self(int cpu)
 {
 	int ret;
@@ -94,14 +86,14 @@ void yvcpu_start(struct yvcpu *y)
 
 void yvcpu_join(struct yvcpu *y, unsigned int timeout_s)
 {
-	double end = ynow_ms() + timeout_s * 1000.0;
+	double end = vsched_now_ms() + timeout_s * 1000.0;
 
 	if (!y->started)
 		return;
 	if (y->signal_stop)
 		WRITE_ONCE(y->stop, true);
 	while (!READ_ONCE(y->exited)) {
-		TEST_ASSERT(ynow_ms() < end, "vCPU %u (%s) thread still running after %u s",
+		TEST_ASSERT(vsched_now_ms() < end, "vCPU %u (%s) thread still running after %u s",
 			    y->vcpu->id, y->role, timeout_s);
 		if (y->signal_stop)
 			pthread_kill(y->thread, SIGUSR2);

@@ -90,9 +90,6 @@ void ysnap_print(const char *title, struct yvcpu *ys, int nr,
 /* The pCPUs this process may run on: fills @cpus, returns how many. */
 int ycpus(int *cpus, int max);
 
-/* Milliseconds on CLOCK_MONOTONIC. */
-double ynow_ms(void);
-
 /* Sets a kvm bool parameter to Y/N. */
 void yparam_bool(const char *name, bool on);
 

@@ -16,6 +16,7 @@
 #include "test_util.h"
 #include "ucall_common.h"
 #include "arm64/sgi.h"
+#include "vsched.h"
 
 struct sgi_shared sgi_shared;
 
@@ -146,14 +147,6 @@ void sgi_guest_main(void)
 
 /* --- Host side ------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 void sgi_vm_setup(struct kvm_vm *vm, struct kvm_vcpu **vcpus, int nr_vcpus,
 		  enum spin_kind kind)
 {
@@ -191,10 +184,10 @@ uint64_t sgi_post(struct sgi_shared *sh, int id, const struct sgi_vcpu *tmpl)
 
 void sgi_wait_done(struct sgi_shared *sh, int id, uint64_t seq, int timeout_ms)
 {
-	double end = now_ms() + timeout_ms;
+	double end = vsched_now_ms() + timeout_ms;
 
 	while (READ_ONCE(sh->vcpu[id].done) < seq) {
-		TEST_ASSERT(now_ms() < end,
+		TEST_ASSERT(vsched_now_ms() < end,
 			    "vCPU %d has not finished command %lu (cmd %u) after %d ms: started %lu",
 			    id, seq, READ_ONCE(sh->vcpu[id].cmd), timeout_ms,
 			    READ_ONCE(sh->vcpu[id].started));
@@ -204,10 +197,10 @@ void sgi_wait_done(struct sgi_shared *sh, int id, uint64_t seq, int timeout_ms)
 
 void sgi_wait_ready(struct sgi_shared *sh, int id, int timeout_ms)
 {
-	double end = now_ms() + timeout_ms;
+	double end = vsched_now_ms() + timeout_ms;
 
 	while (!READ_ONCE(sh->vcpu[id].ready)) {
-		TEST_ASSERT(now_ms() < end, "vCPU %d not in its command loop after %d ms",
+		TEST_ASSERT(vsched_now_ms() < end, "vCPU %d not in its command loop after %d ms",
 			    id, timeout_ms);
 		usleep(200);
 	}

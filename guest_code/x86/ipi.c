@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "ucall_common.h"
 #include "x86/ipi.h"
+#include "vsched.h"
 
 struct ipi_shared ipi_shared;
 
@@ -190,14 +191,6 @@ void ipi_guest_main(void)
 
 /* --- Host side ------------------------------------------------------------- */
 
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 void ipi_vm_setup(struct kvm_vm *vm, enum spin_kind kind)
 {
 	vm_install_exception_handler(vm, IPI_VECTOR, ipi_handler);
@@ -227,10 +220,10 @@ uint64_t ipi_post(struct ipi_shared *sh, int id, const struct ipi_vcpu *tmpl)
 static void wait_field(uint64_t *field, uint64_t seq, int id, int timeout_ms,
 		       const char *what, struct ipi_vcpu *v)
 {
-	double end = now_ms() + timeout_ms;
+	double end = vsched_now_ms() + timeout_ms;
 
 	while (READ_ONCE(*field) < seq) {
-		TEST_ASSERT(now_ms() < end,
+		TEST_ASSERT(vsched_now_ms() < end,
 			    "vCPU %d has not %s command %lu (cmd %u) after %d ms: started %lu, done %lu",
 			    id, what, seq, READ_ONCE(v->cmd), timeout_ms,
 			    READ_ONCE(v->started), READ_ONCE(v->done));
@@ -268,11 +261,11 @@ void ipi_stop(struct ipi_shared *sh, int id, uint64_t seq, int timeout_ms)
  */
 static void ipi_wait_taken(struct ipi_shared *sh, int from, int to, uint64_t irqs0, int timeout_ms)
 {
-	double end = now_ms() + timeout_ms;
+	double end = vsched_now_ms() + timeout_ms;
 	uint64_t sent = READ_ONCE(sh->vcpu[from].sent);
 
 	while (READ_ONCE(sh->vcpu[to].irqs) - irqs0 < sent) {
-		TEST_ASSERT(now_ms() < end,
+		TEST_ASSERT(vsched_now_ms() < end,
 			    "vCPU %d has taken %lu of the %lu IPIs vCPU %d sent it, after %d ms",
 			    to, READ_ONCE(sh->vcpu[to].irqs) - irqs0, sent, from, timeout_ms);
 		usleep(200);
@@ -288,8 +281,8 @@ uint64_t ipi_round_trips(struct ipi_shared *sh, int from, int to, uint64_t round
 	double end;
 
 	ipi_wait_started(sh, from, seq, timeout_ms);
-	end = now_ms() + ms;
-	while (now_ms() < end && READ_ONCE(sh->vcpu[from].done) != seq)
+	end = vsched_now_ms() + ms;
+	while (vsched_now_ms() < end && READ_ONCE(sh->vcpu[from].done) != seq)
 		usleep(10000);
 	ipi_stop(sh, from, seq, timeout_ms);
 	ipi_wait_taken(sh, from, to, irqs0, timeout_ms);

@@ -82,9 +82,9 @@ static uint64_t round_trips(int r, uint64_t *sent)
 	struct sgi_vcpu t = { .cmd = SGI_CMD_SEND_WAIT, .target = run_idx[r],
 			      .rounds = opt_rounds };
 	uint64_t seq = sgi_post(sh, S, &t);
-	double end = ynow_ms() + opt_ms;
+	double end = vsched_now_ms() + opt_ms;
 
-	while (ynow_ms() < end && READ_ONCE(sh->vcpu[S].done) != seq)
+	while (vsched_now_ms() < end && READ_ONCE(sh->vcpu[S].done) != seq)
 		usleep(10000);
 	sgi_stop(sh, S, seq, TIMEOUT_MS);
 	*sent = READ_ONCE(sh->vcpu[S].sent);
@@ -105,14 +105,14 @@ static void scenario_round_trips(void)
 		TEST_ASSERT(acked > 0, "no SGI round trip to vCPU %d completed in %d ms",
 			    run_idx[r], opt_ms);
 		/* The deactivation is seen at the receiver's next exit. */
-		end = ynow_ms() + 5000;
+		end = vsched_now_ms() + 5000;
 		do {
 			usleep(20000);
 			snap(a);
 			if (!series)
 				break;
 			ctx(run_idx[r], &c);
-		} while (c.sender != -1 && ynow_ms() < end);
+		} while (c.sender != -1 && vsched_now_ms() < end);
 		snprintf(title, sizeof(title), "SGIs to vCPU %d: %lu of %lu acked, median %lu ticks",
 			 run_idx[r], acked, sent, sgi_rtt_median(sh));
 		ysnap_print(title, y, NR_RUN, b, a);
@@ -163,9 +163,9 @@ static void scenario_untracked(void)
 		irqs0 = READ_ONCE(sh->vcpu[to].irqs);
 		sgi_wait_done(sh, S, sgi_post(sh, S, &(struct sgi_vcpu){
 			.cmd = SGI_CMD_SEND, .sgi1r = kinds[k].sgi1r }), TIMEOUT_MS);
-		end = ynow_ms() + TIMEOUT_MS;
+		end = vsched_now_ms() + TIMEOUT_MS;
 		while (READ_ONCE(sh->vcpu[to].irqs) == irqs0) {
-			TEST_ASSERT(ynow_ms() < end, "%s: vCPU %d never took the SGI",
+			TEST_ASSERT(vsched_now_ms() < end, "%s: vCPU %d never took the SGI",
 				    kinds[k].name, to);
 			usleep(1000);
 		}

@@ -290,21 +290,13 @@ struct test_vm {
 	u64 regs[MAX_VCPUS][36];	/* core registers at the suspend point */
 };
 
-static u64 now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
-
 static void *runner_thread(void *arg)
 {
 	struct runner *r = arg;
 	struct kvm_run *run = r->vcpu->run;
 	struct timespec zero = {};
 	sigset_t kick;
-	u64 start;
+	double start;
 
 	sigemptyset(&kick);
 	sigaddset(&kick, SIG_KICK);
@@ -315,10 +307,10 @@ static void *runner_thread(void *arg)
 		if (r->pre_signal)
 			pthread_kill(pthread_self(), SIG_KICK);
 
-		start = now_ms();
+		start = vsched_now_ms();
 		r->ret = __vcpu_run(r->vcpu);
 		r->err = r->ret ? errno : 0;
-		r->ms = now_ms() - start;
+		r->ms = vsched_now_ms() - start;
 		r->exit_reason = run->exit_reason;
 		r->event_type = run->system_event.type;
 		r->mmio_addr = run->exit_reason == KVM_EXIT_MMIO ? run->mmio.phys_addr : 0;
@@ -417,14 +409,14 @@ static void assert_eintr(struct runner *r, int sigs, const char *what)
  */
 static void assert_blocked(struct runner *r, bool in_block, const char *what)
 {
-	u64 deadline = now_ms() + EXIT_TIMEOUT_MS;
+	double deadline = vsched_now_ms() + EXIT_TIMEOUT_MS;
 	bool returned;
 	char buf[256];
 
 	returned = runner_done_within(r, BLOCK_CHECK_MS);
 	/* A loaded TCG host may take a while to get the thread into the wait. */
 	while (!returned && in_block && vcpu_stats_value(r->stats, "blocking") != 1) {
-		TEST_ASSERT(now_ms() < deadline,
+		TEST_ASSERT(vsched_now_ms() < deadline,
 			    "%s: vCPU %u's KVM_RUN has not returned, but its 'blocking' stat stays 0",
 			    what, r->vcpu->id);
 		returned = runner_done_within(r, 10);
@@ -773,7 +765,8 @@ static void test_blocks_and_runs_nothing(void)
 	struct guest_cfg c = { .spin = true };
 	struct test_vm t;
 	struct runner *r;
-	u64 *counter, before, deadline;
+	u64 *counter, before;
+	double deadline;
 
 	test_vm_create(&t, 1, true, &c);
 	r = &t.runners[0];
@@ -782,8 +775,8 @@ static void test_blocks_and_runs_nothing(void)
 
 	/* Let it spin, then take it out of the guest as a VMM would. */
 	runner_start(r);
-	deadline = now_ms() + EXIT_TIMEOUT_MS;
-	while (!READ_ONCE(*counter) && now_ms() < deadline)
+	deadline = vsched_now_ms() + EXIT_TIMEOUT_MS;
+	while (!READ_ONCE(*counter) && vsched_now_ms() < deadline)
 		usleep(1000);
 	TEST_ASSERT(READ_ONCE(*counter), "the guest never started spinning");
 	kick(r);
@@ -810,8 +803,8 @@ static void test_blocks_and_runs_nothing(void)
 	/* RUNNABLE again: the guest makes progress again. */
 	set_mp(r->vcpu, KVM_MP_STATE_RUNNABLE);
 	runner_start(r);
-	deadline = now_ms() + EXIT_TIMEOUT_MS;
-	while (READ_ONCE(*counter) == before && now_ms() < deadline)
+	deadline = vsched_now_ms() + EXIT_TIMEOUT_MS;
+	while (READ_ONCE(*counter) == before && vsched_now_ms() < deadline)
 		usleep(1000);
 	TEST_ASSERT(READ_ONCE(*counter) != before, "the guest did not spin again once RUNNABLE");
 	WRITE_ONCE(*(bool *)guest_ptr(&t, &spin_stop), true);

@@ -71,10 +71,10 @@ static bool yield_wait(int timeout_ms, uint64_t *rtt)
 {
 	struct ipi_vcpu t = { .cmd = IPI_CMD_YIELD_WAIT, .target = R };
 	uint64_t seq = ipi_post(sh, S, &t);
-	double end = ynow_ms() + timeout_ms;
+	double end = vsched_now_ms() + timeout_ms;
 
 	while (READ_ONCE(sh->vcpu[S].done) < seq) {
-		if (ynow_ms() > end)
+		if (vsched_now_ms() > end)
 			return false;
 		usleep(100);
 	}
@@ -85,14 +85,14 @@ static bool yield_wait(int timeout_ms, uint64_t *rtt)
 static void run_setting(const char *name, struct run *r)
 {
 	uint64_t *rtts = calloc(opt_rounds, sizeof(*rtts));
-	double end = ynow_ms() + opt_ms;
+	double end = vsched_now_ms() + opt_ms;
 	int i;
 
 	TEST_ASSERT(rtts, "out of memory");
 	memset(r, 0, sizeof(*r));
 	for (i = 0; i < NR_VCPUS; i++)
 		ysnap_read(&y[i], &before[i]);
-	while (r->rounds < opt_rounds && ynow_ms() < end) {
+	while (r->rounds < opt_rounds && vsched_now_ms() < end) {
 		TEST_ASSERT(yield_wait(TIMEOUT_MS, &rtts[r->rounds]),
 			    "%s: S's IPI to R was not acked in %d ms (%lu yield hypercalls so far)",
 			    name, TIMEOUT_MS, READ_ONCE(sh->vcpu[S].hypercalls));

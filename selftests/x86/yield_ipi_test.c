@@ -258,9 +258,9 @@ static const char *probe(struct scene *sc, bool *exits, char *why, size_t len)
 	seq = ipi_post(sc->sh, S, &t);
 	usleep(200000);
 	WRITE_ONCE(sc->sh->vcpu[S].stop, seq);
-	end = ynow_ms() + 3000;
+	end = vsched_now_ms() + 3000;
 	while (READ_ONCE(sc->sh->vcpu[S].done) < seq) {
-		if (ynow_ms() > end) {
+		if (vsched_now_ms() > end) {
 			snprintf(why, len, "a guest spin with '%s' did not return in 3 s (started %lu): %s",
 				 spin_kind_name(sc->kind), READ_ONCE(sc->sh->vcpu[S].started),
 				 "the hypercall never completes (an instruction emulator behind /dev/kvm?)");

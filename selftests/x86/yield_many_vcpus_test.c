@@ -228,9 +228,9 @@ static void scenario_untracked(void)
 		seq = ipi_post(va.sh, S, &(struct ipi_vcpu){ .cmd = IPI_CMD_SEND,
 							      .icr = kinds[k].icr });
 		ipi_wait_done(va.sh, S, seq, TIMEOUT_MS);
-		end = ynow_ms() + TIMEOUT_MS;
+		end = vsched_now_ms() + TIMEOUT_MS;
 		while (READ_ONCE(va.sh->vcpu[va.idx[to]].irqs) == irqs0) {
-			TEST_ASSERT(ynow_ms() < end, "%s: vcpu%d never took the IPI",
+			TEST_ASSERT(vsched_now_ms() < end, "%s: vcpu%d never took the IPI",
 				    kinds[k].name, va.idx[to]);
 			usleep(1000);
 		}
@@ -370,8 +370,8 @@ static int probe_kind(enum spin_kind kind)
 	seq = ipi_post(p.sh, 0, &(struct ipi_vcpu){ .cmd = IPI_CMD_SPIN });
 	usleep(200000);
 	WRITE_ONCE(p.sh->vcpu[0].stop, seq);
-	end = ynow_ms() + 3000;
-	while (READ_ONCE(p.sh->vcpu[0].done) < seq && ynow_ms() < end)
+	end = vsched_now_ms() + 3000;
+	while (READ_ONCE(p.sh->vcpu[0].done) < seq && vsched_now_ms() < end)
 		usleep(1000);
 	if (READ_ONCE(p.sh->vcpu[0].done) < seq) {
 		p.y[0].signal_stop = true;
