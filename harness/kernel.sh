@@ -201,7 +201,7 @@ kbuild() {
 }
 
 configure_kernel() {
-	local arch=$1 tree=$2 out=$2/out-$1 want missing
+	local arch=$1 tree=$2 out=$2/out-$1 want name unknown missing=""
 	mkdir -p "$out"
 	cat "$TOP/kernel-patches/config/common.config" \
 		"$TOP/kernel-patches/config/$arch.config" >"$out/fragment.new"
@@ -209,14 +209,19 @@ configure_kernel() {
 		rm "$out/fragment.new"
 		return
 	fi
-	mv "$out/fragment.new" "$out/fragment.config"
-	kbuild "$arch" "$tree" -s KCONFIG_ALLCONFIG="out-$arch/fragment.config" allnoconfig >"$out/config.log" 2>&1 ||
-		die "allnoconfig for $arch failed: see $out/config.log"
-	missing=""
+	KCONFIG_WARN_UNKNOWN_SYMBOLS=1 kbuild "$arch" "$tree" -s KCONFIG_ALLCONFIG="out-$arch/fragment.new" \
+		allnoconfig >"$out/config.log" 2>&1 || die "allnoconfig for $arch failed: see $out/config.log"
+	# A symbol the tree does not define (the series' own, in the stock tree or
+	# an early prefix of the series) is not asked of it.
+	unknown=$(sed -n 's/.*warning: unknown symbol: //p' "$out/config.log")
 	while read -r want; do
+		name=${want%%=*}
+		grep -qxF "${name#CONFIG_}" <<<"$unknown" && continue
 		grep -qx "$want" "$out/.config" || missing+=" $want"
-	done < <(grep -o '^CONFIG_[A-Za-z0-9_]*=[^ #]*' "$out/fragment.config")
+	done < <(grep -o '^CONFIG_[A-Za-z0-9_]*=[^ #]*' "$out/fragment.new")
 	[[ -z $missing ]] || die "kernel-patches/config: not set in the $arch .config (unmet dependency?):$missing"
+	# Only now: a fragment that failed is tried again by the next run.
+	mv "$out/fragment.new" "$out/fragment.config"
 }
 
 # What a build in out-<arch> was made from: the tree's identity, the config
