@@ -133,12 +133,12 @@ prepare_tree() {
 	progress "preparing kernel tree $name ($npatches patches)"
 	mkdir -p "$tree"
 	rm -f "$tree/.vsched-tree"
-	if [[ -z $have ]] && link_fresh_tree "$tree"; then
-		have=0
-	elif [[ -z $have ]]; then
-		changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
-			--out-format='%n' "$KDIR/" "$tree/")
-		(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)
+	if [[ -z $have ]]; then
+		if ! link_fresh_tree "$tree"; then
+			changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
+				--out-format='%n' "$KDIR/" "$tree/")
+			(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)
+		fi
 		have=0
 	fi
 	apply_patches "$tree" "$have" "$npatches"
