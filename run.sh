@@ -353,13 +353,9 @@ qemu_command() {
 	x86_64)
 		# Multi-threaded TCG hangs and corrupts nested guests under vCPU
 		# overcommit (../shared/notes/machine.md); single-threaded does not.
-		# Our kernel has no ACPI (kernel-patches/config/x86_64.config). SeaBIOS'
-		# MP table, where it finds the CPUs, lists one a socket; and with no HPET
-		# to check the TSC against, it is told that the TSC is reliable, which
-		# under TCG (one clock for every vCPU) it is.
-		append="console=ttyS0 panic=-1 tsc=reliable"
+		append="console=ttyS0 panic=-1"
 		# shellcheck disable=SC2054 # commas belong to QEMU options
-		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2,sockets=2 -m 3G)
+		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
 		;;
 	esac
 	# A test killed by SIGSEGV and the like leaves its registers (pc, lr) on
