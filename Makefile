@@ -110,7 +110,8 @@ $(HDRS_STAMP): | kdir-check
 	@touch $@
 
 # The selftest library and the upstream gate tests come from KDIR's own
-# Makefile; abs_objdir keeps the generated arm64 sysreg headers out of KDIR.
+# Makefile; abs_objdir keeps the generated arm64 sysreg headers out of KDIR,
+# and TMPOUT the scratch files of its compiler checks (try-run).
 # LDFLAGS goes through the environment so that the Makefile's "+= -pthread"
 # still applies.
 $(LIBKVM_STAMP): $(HDRS_STAMP) $(UPSTREAM_LIST) | kdir-check
@@ -118,6 +119,7 @@ $(LIBKVM_STAMP): $(HDRS_STAMP) $(UPSTREAM_LIST) | kdir-check
 	@mkdir -p $(B)/kvm $(B)/tools
 	@LDFLAGS=-static $(MAKE) -s -C $(KVM_SELFTESTS) ARCH=$(KARCH) \
 		CROSS_COMPILE=$(CROSS_COMPILE) OUTPUT=$(B)/kvm abs_objdir=$(B) \
+		TMPOUT=$(B)/kvm/tmpout \
 		KHDR_INCLUDES="-isystem $(B)/usr/include" \
 		EXTRA_CFLAGS="$(EXTRA_CFLAGS)" \
 		$(UPSTREAM_BINS) $(B)/kvm/lib/kvm_util.o
