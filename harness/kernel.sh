@@ -234,12 +234,13 @@ build_stamp() {
 
 # A make with nothing to do still walks the whole tree (6-8 s a kernel). The
 # build is up to date when it was made from the same tree, fragment and
-# compiler, and nothing in the tree (a hand edit, say) is newer than it.
+# compiler, and nothing in the tree (a hand edit, say) is newer than it. The
+# top directory is left out: making the other arch's out-<arch> changes it.
 kernel_up_to_date() {
 	local arch=$1 tree=$2 out=$2/out-$1
 	[[ -f $out/.vsched-built && -f $out/$(kernel_image_path "$arch") ]] || return 1
 	cmp -s "$out/.vsched-built" <(build_stamp "$arch" "$tree") || return 1
-	[[ -z $(find "$tree" -path "$tree/out-*" -prune -o -newer "$out/.vsched-built" -print -quit) ]]
+	[[ -z $(find "$tree" -mindepth 1 -path "$tree/out-*" -prune -o -newer "$out/.vsched-built" -print -quit) ]]
 }
 
 build_kernel_locked() {
