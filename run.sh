@@ -341,7 +341,7 @@ qemu_command() {
 	local arch=$1 image=$2 initrd=$3 mode=$4 append
 	case $arch in
 	arm64)
-		append="console=ttyAMA0 panic=-1"
+		append="console=ttyAMA0"
 		[[ $mode == nvhe ]] && append+=" kvm-arm.mode=nvhe"
 		# Under multi-threaded TCG a patched VHE vCPU thread came back from
 		# KVM_RUN with the guest's TPIDR_EL0 in 2 of 25 suspend_test runs
@@ -353,11 +353,13 @@ qemu_command() {
 	x86_64)
 		# Multi-threaded TCG hangs and corrupts nested guests under vCPU
 		# overcommit (../shared/notes/machine.md); single-threaded does not.
-		append="console=ttyS0 panic=-1"
+		append="console=ttyS0"
 		# shellcheck disable=SC2054 # commas belong to QEMU options
 		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2 -m 3G)
 		;;
 	esac
+	# A panic restarts at once, which -no-reboot turns into the end of QEMU.
+	append+=" panic=-1"
 	# A test killed by SIGSEGV and the like leaves its registers (pc, lr) on
 	# the console, to be looked up in its binary.
 	append+=" print-fatal-signals=1"
