@@ -51,6 +51,22 @@ table_totals() {
 	[[ $(tail -n 3 <<<"$out" | head -n 2) == $'FAIL: r b: x\nTIMEOUT: r c' ]]
 }
 
+# The x86_64 test kernel is told its TSC frequency (harness/tsc_khz.c): a
+# plausible one, the same in two measurements to 0.1%.
+tsc_khz_measured() {
+	local a b
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$WORK/tsc_khz" "$TOP/harness/tsc_khz.c"
+	if [[ $HOST_ARCH != x86_64 ]]; then
+		echo "SKIP - a $HOST_ARCH host has no TSC to measure"
+		return 4
+	fi
+	a=$("$WORK/tsc_khz")
+	b=$("$WORK/tsc_khz")
+	echo "TSC: $a kHz, then $b kHz"
+	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]]
+	((a > 100000 && a < 10000000 && (a > b ? a - b : b - a) * 1000 <= a))
+}
+
 # A built kernel is up to date only when it was made from the same tree
 # identity, fragment and compiler, and nothing in the tree is newer than it.
 kernel_stamp() {
@@ -200,6 +216,7 @@ main() {
 	step table_counts_timeout_as_failed 30 table_totals
 	step bench_report_pairs_on_with_off 30 bench_report_pairs
 	step kernel_build_up_to_date 30 kernel_stamp
+	step x86_tsc_khz_measured 30 tsc_khz_measured
 	step run_sh_rejects_bad_flags 60 bad_flags
 	step run_sh_rejects_missing_kdir 120 missing_kdir
 	step bisect_usage_errors_abort 120 bisect_usage
