@@ -29,7 +29,8 @@
  *     preempted vCPU in guest user mode as the only candidate (the stock
  *     rule wants kernel mode), relaxed_boost=Y boosts it through the
  *     relaxed pass only (yield_relaxed), relaxed_boost=N and
- *     ipi_aware_yield=N never pick it.
+ *     ipi_aware_yield=N never boost it (a pick that races with its
+ *     sched-in fails; at most one in 100 spins is allowed).
  * Without the series only the baseline of 1 runs (round trips, stock
  * kernel) and the rest skips with "series not applied".
  */
@@ -505,10 +506,23 @@ static void scenario_relaxed(enum spin_kind kind)
 		ysnap_print(title, sc.y, sc.nr, sc.b, sc.a);
 		TEST_ASSERT(d(&sc, S, YS_SPIN) > 0, "%s: S never entered kvm_vcpu_on_spin()",
 			    cfg[i].name);
+		/*
+		 * kvm_vcpu_on_spin() reads U's ready and preempted flags one
+		 * after the other, as the stock loop does.  When U is
+		 * scheduled in between, it looks ready and not preempted, and
+		 * is taken as a tier-3 candidate; yield_to() then fails, as U
+		 * is running.  Such a pick boosts nothing and is rare.  A tier
+		 * that took U while it was preempted would succeed: U is not
+		 * running then.  So no tier-1 or tier-2 pick, tier 3 at most
+		 * once in 100 spins, and no successful yield but the relaxed
+		 * pass's.
+		 */
 		TEST_ASSERT(d(&sc, S, YS_T1) == 0 && d(&sc, S, YS_T2) == 0 &&
-			    d(&sc, S, YS_T3) == 0,
-			    "%s: a vCPU preempted in user mode taken by a tier: t1 %lu t2 %lu t3 %lu",
-			    cfg[i].name, d(&sc, S, YS_T1), d(&sc, S, YS_T2), d(&sc, S, YS_T3));
+			    d(&sc, S, YS_T3) * 100 <= d(&sc, S, YS_SPIN) &&
+			    d(&sc, S, YS_OK) <= d(&sc, S, YS_RELAXED),
+			    "%s: a vCPU preempted in user mode taken by a tier: t1 %lu t2 %lu t3 %lu in %lu spins, %lu yields succeeded, %lu relaxed picks",
+			    cfg[i].name, d(&sc, S, YS_T1), d(&sc, S, YS_T2), d(&sc, S, YS_T3),
+			    d(&sc, S, YS_SPIN), d(&sc, S, YS_OK), d(&sc, S, YS_RELAXED));
 		assert_picks_add_up(&sc, cfg[i].name);
 		if (i == 0)
 			TEST_ASSERT(d(&sc, S, YS_RELAXED) > 0,
