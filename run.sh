@@ -358,6 +358,7 @@ qemu_command() {
 		# is told its TSC frequency, as it has no HPET or PM timer to measure it
 		# against; with that, and under TCG every vCPU reads one clock, the TSC
 		# is reliable.
+		measure_x86_tsc_khz
 		append="console=ttyS0 tsc=reliable${X86_TSC_KHZ:+ tsc_early_khz=$X86_TSC_KHZ}"
 		# shellcheck disable=SC2054 # commas belong to QEMU options
 		QEMU_CMD=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -smp 2,sockets=2 -m 3G)
@@ -502,8 +503,9 @@ BOOT_QUEUE=()
 US=$'\x1f'
 
 # The frequency an x86_64 guest's TSC counts at under TCG: the host's (see
-# harness/tsc_khz.c). Measured once a run, before the first x86_64 boot is
-# queued; left empty, with a warning, on a host that has no TSC.
+# harness/tsc_khz.c). Measured once a run: queue_boot measures it before the
+# boots start side by side, and qemu_command for a boot that was not queued
+# (the bench's). Left empty, with a warning, on a host that has no TSC.
 X86_TSC_KHZ=""
 X86_TSC_MEASURED=0
 
