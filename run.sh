@@ -353,11 +353,11 @@ qemu_command() {
 	x86_64)
 		# Multi-threaded TCG hangs and corrupts nested guests under vCPU
 		# overcommit (../shared/notes/machine.md); single-threaded does not.
-		# Our kernel has no ACPI (kernel-patches/config/x86_64.config): it
-		# finds the CPUs in SeaBIOS' MP table, which lists one a socket, and it
-		# is told its TSC frequency, as it has no HPET or PM timer to measure it
-		# against; with that, and under TCG every vCPU reads one clock, the TSC
-		# is reliable.
+		# Our kernel has no ACPI (kernel-patches/config/x86_64.config). It
+		# finds the CPUs in SeaBIOS' MP table, which lists one a socket. With
+		# no HPET or PM timer to calibrate its TSC against, it is given the
+		# frequency, and told that the TSC is reliable, which under TCG, where
+		# every vCPU reads the host's one TSC, it is.
 		measure_x86_tsc_khz
 		append="console=ttyS0 tsc=reliable${X86_TSC_KHZ:+ tsc_early_khz=$X86_TSC_KHZ}"
 		# shellcheck disable=SC2054 # commas belong to QEMU options
