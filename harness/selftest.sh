@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-only
 #
 # The harness's own tests: the console parser against fixture logs, the
-# runner against fixture tests (pass, broken, hung, skip), run.sh's handling
-# of bad input, host runs without /dev/kvm, results that are never
-# overwritten, and make install.  Output is in the runner's console format.
+# runner against fixture tests (pass, broken, hung, skip), the host TSC
+# measurement the x86_64 boots are given, run.sh's handling of bad input,
+# host runs without /dev/kvm, results that are never overwritten, and make
+# install.  Output is in the runner's console format.
 
 set -euo pipefail
 
