@@ -79,7 +79,8 @@ extracted into $CACHE), VSCHED_CACHE, VSCHED_RESULTS, JOBS (kernel and suite
 builds), VSCHED_BOOT_SLOTS (boots side by side; default: the number of cores),
 VSCHED_APPEND (extra kernel parameters for the QEMU boots, for example
 VSCHED_APPEND=VSCHED_TRACE=kvm/kvm_inj_virq,kvm/kvm_exit to print the tail of
-those trace events after each test; see lib/trace.c).
+those trace events after each test; see lib/trace.c), VSCHED_HUGEPAGES=0
+(builds without the huge page advice of harness/hugepage_advise.c).
 Results go to results/<date>-<arch>-<kernel>/ (console.log, tap.log,
 summary.tsv); nothing there is overwritten.
 EOF
@@ -180,6 +181,7 @@ parse_args() {
 		fi
 	fi
 	[[ $BOOT_SLOTS =~ ^[1-9][0-9]*$ ]] || die "VSCHED_BOOT_SLOTS=$BOOT_SLOTS: want a number of boots, 1 or more"
+	[[ ${VSCHED_HUGEPAGES:-1} =~ ^[01]$ ]] || die "VSCHED_HUGEPAGES=$VSCHED_HUGEPAGES: want 1 (the default) or 0"
 	if [[ -n $KERNEL_IMAGE && ${#ARCHES[@]} -ne 1 ]]; then
 		die "--kernel needs exactly one --arch"
 	fi
@@ -248,7 +250,7 @@ build_suite() {
 	local arch=$1
 	progress "building the suite for $arch"
 	# Its own lock: a quick build need not wait behind a QEMU run.
-	with_lock "$CACHE/suite-$arch.lock" make -s -j"$JOBS" -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
+	with_lock "$CACHE/suite-$arch.lock" with_build_env make -s -j"$JOBS" -C "$TOP" ARCH="$arch" KDIR="${SUITE_KDIR:-$KDIR}" all >&2 ||
 		die "suite build for $arch failed"
 }
 
@@ -513,12 +515,7 @@ measure_x86_tsc_khz() {
 	local tool=$TOP/build/host/tsc_khz
 	[[ $X86_TSC_MEASURED == 0 ]] || return 0
 	X86_TSC_MEASURED=1
-	if [[ ! -x $tool || $TOP/harness/tsc_khz.c -nt $tool ]]; then
-		mkdir -p "$(dirname "$tool")"
-		gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$tool.$$" "$TOP/harness/tsc_khz.c" ||
-			die "cannot build $tool from harness/tsc_khz.c"
-		mv -f "$tool.$$" "$tool"
-	fi
+	host_tool tsc_khz.c "$tool"
 	if ! X86_TSC_KHZ=$("$tool"); then
 		X86_TSC_KHZ=""
 		echo "run.sh: warning: the x86_64 kernel must calibrate its TSC against the PIT, which can fail under a busy TCG" >&2

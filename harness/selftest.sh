@@ -3,9 +3,10 @@
 #
 # The harness's own tests: the console parser against fixture logs, the
 # runner against fixture tests (pass, broken, hung, skip), the host TSC
-# measurement the x86_64 boots are given, run.sh's handling of bad input,
-# host runs without /dev/kvm, results that are never overwritten, and make
-# install.  Output is in the runner's console format.
+# measurement the x86_64 boots are given, the huge page advice the builds
+# run with, run.sh's handling of bad input, host runs without /dev/kvm,
+# results that are never overwritten, and make install.  Output is in the
+# runner's console format.
 
 set -euo pipefail
 
@@ -66,6 +67,42 @@ tsc_khz_measured() {
 	echo "TSC: $a kHz, then $b kHz"
 	[[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]]
 	((a > 100000 && a < 10000000 && (a > b ? a - b : b - a) * 1000 <= a))
+}
+
+# Kernel and suite builds run with harness/hugepage_advise.c preloaded: under
+# it a large anonymous mapping is advised onto huge pages, and not without
+# it; the build environment carries it unless VSCHED_HUGEPAGES=0.
+hugepage_advice() {
+	local top=$WORK/hugepage-top probe=$WORK/hugepage_probe flags envs
+	mkdir -p "$top/harness"
+	cp "$TOP/harness/hugepage_advise.c" "$top/harness/"
+	envs=$(
+		die() {
+			echo "die: $*" >&2
+			exit 1
+		}
+		# shellcheck source=harness/kernel.sh
+		. "$TOP/harness/kernel.sh"
+		TOP=$top with_build_env env
+		TOP=$top VSCHED_HUGEPAGES=0 with_build_env env | sed 's/^/off: /'
+	)
+	grep -x "LD_PRELOAD=$top/build/host/hugepage_advise.so" <<<"$envs"
+	grep '^GLIBC_TUNABLES=\(.*:\)\?glibc.malloc.hugetlb=1$' <<<"$envs"
+	if grep '^off: \(LD_PRELOAD\|GLIBC_TUNABLES\)=.*\(hugepage_advise\|hugetlb\)' <<<"$envs"; then
+		echo "VSCHED_HUGEPAGES=0 still advises"
+		return 1
+	fi
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$probe" "$FIX/hugepage_probe.c"
+	flags=$("$probe")
+	echo "without the preload: $flags"
+	[[ " $flags " != *" hg "* ]]
+	if [[ ! -d /sys/kernel/mm/transparent_hugepage ]]; then
+		echo "SKIP - this kernel has no transparent huge pages to advise"
+		return 4
+	fi
+	flags=$(LD_PRELOAD=$top/build/host/hugepage_advise.so "$probe")
+	echo "with it: $flags"
+	[[ " $flags " == *" hg "* ]]
 }
 
 # A built kernel is up to date only when it was made from the same tree
@@ -132,6 +169,7 @@ bad_flags() {
 	expect_usage_error --repeat many
 	expect_usage_error --repeat
 	VSCHED_BOOT_SLOTS=0 expect_usage_error --list
+	VSCHED_HUGEPAGES=yes expect_usage_error --list
 	"$TOP/run.sh" --help | grep -q '^usage: ./run.sh'
 }
 
@@ -218,6 +256,7 @@ main() {
 	step bench_report_pairs_on_with_off 30 bench_report_pairs
 	step kernel_build_up_to_date 30 kernel_stamp
 	step x86_tsc_khz_measured 30 tsc_khz_measured
+	step build_hugepage_advice 60 hugepage_advice
 	step run_sh_rejects_bad_flags 60 bad_flags
 	step run_sh_rejects_missing_kdir 120 missing_kdir
 	step bisect_usage_errors_abort 120 bisect_usage
