@@ -481,7 +481,48 @@ static void scenario_tracking_off(struct scene *sc)
 	yparam_bool("ipi_tracking", true);
 }
 
-/* 7b. relaxed_boost: only the fallback count moves. */
+/*
+ * 7b: up to this many spin phases for the relaxed pass's first pick.  S sees
+ * U preempted only while an antagonist runs on U's pCPU, and single-threaded
+ * TCG runs the L1 vCPUs in turns, not side by side: a 500 ms phase has few
+ * such moments, and once in a while none (relaxed 0, U preempted 35 times, in
+ * one of some 40 runs).
+ */
+#define RELAXED_PHASES	4
+
+/* One 7b spin phase under the given knobs: no tier takes U. */
+static void relaxed_phase(struct scene *sc, const char *k, const char *name, int phase)
+{
+	char title[160];
+
+	spin_phase(sc);
+	snprintf(title, sizeof(title), "7b. %s: U preempted in guest user mode, %s (phase %d)",
+		 k, name, phase);
+	ysnap_print(title, sc->y, sc->nr, sc->b, sc->a);
+	TEST_ASSERT(d(sc, S, YS_SPIN) > 0, "%s: S never entered kvm_vcpu_on_spin()", name);
+	/*
+	 * kvm_vcpu_on_spin() reads U's ready and preempted flags one after the
+	 * other, as the stock loop does.  When U is scheduled in between, it
+	 * looks ready and not preempted, and is taken as a tier-3 candidate;
+	 * yield_to() then fails, as U is running.  Such a pick boosts nothing
+	 * and is rare.  A tier that took U while it was preempted would
+	 * succeed: U is not running then.  So no tier-1 or tier-2 pick, tier 3
+	 * at most once in 100 spins, and no successful yield but the relaxed
+	 * pass's.
+	 */
+	TEST_ASSERT(d(sc, S, YS_T1) == 0 && d(sc, S, YS_T2) == 0 &&
+		    d(sc, S, YS_T3) * 100 <= d(sc, S, YS_SPIN) &&
+		    d(sc, S, YS_OK) <= d(sc, S, YS_RELAXED),
+		    "%s: a vCPU preempted in user mode taken by a tier: t1 %lu t2 %lu t3 %lu in %lu spins, %lu yields succeeded, %lu relaxed picks",
+		    name, d(sc, S, YS_T1), d(sc, S, YS_T2), d(sc, S, YS_T3),
+		    d(sc, S, YS_SPIN), d(sc, S, YS_OK), d(sc, S, YS_RELAXED));
+	assert_picks_add_up(sc, name);
+}
+
+/*
+ * 7b. relaxed_boost: only the fallback count moves, and only with both
+ * knobs on.
+ */
 static void scenario_relaxed(enum spin_kind kind)
 {
 	const char *k = spin_kind_name(kind);
@@ -490,9 +531,9 @@ static void scenario_relaxed(enum spin_kind kind)
 		{ true, false, "ipi_aware_yield=Y relaxed_boost=N" },
 		{ false, true, "ipi_aware_yield=N relaxed_boost=Y" },
 	};
+	uint64_t preempted;
 	struct scene sc;
-	char title[160];
-	int i;
+	int i, phase;
 
 	scene_create(&sc, kind, true);
 	usleep(100000);
@@ -500,37 +541,22 @@ static void scenario_relaxed(enum spin_kind kind)
 		set_defaults();
 		yparam_bool("ipi_aware_yield", cfg[i].aware);
 		yparam_bool("relaxed_boost", cfg[i].relaxed);
-		spin_phase(&sc);
-		snprintf(title, sizeof(title), "7b. %s: U preempted in guest user mode, %s",
-			 k, cfg[i].name);
-		ysnap_print(title, sc.y, sc.nr, sc.b, sc.a);
-		TEST_ASSERT(d(&sc, S, YS_SPIN) > 0, "%s: S never entered kvm_vcpu_on_spin()",
-			    cfg[i].name);
-		/*
-		 * kvm_vcpu_on_spin() reads U's ready and preempted flags one
-		 * after the other, as the stock loop does.  When U is
-		 * scheduled in between, it looks ready and not preempted, and
-		 * is taken as a tier-3 candidate; yield_to() then fails, as U
-		 * is running.  Such a pick boosts nothing and is rare.  A tier
-		 * that took U while it was preempted would succeed: U is not
-		 * running then.  So no tier-1 or tier-2 pick, tier 3 at most
-		 * once in 100 spins, and no successful yield but the relaxed
-		 * pass's.
-		 */
-		TEST_ASSERT(d(&sc, S, YS_T1) == 0 && d(&sc, S, YS_T2) == 0 &&
-			    d(&sc, S, YS_T3) * 100 <= d(&sc, S, YS_SPIN) &&
-			    d(&sc, S, YS_OK) <= d(&sc, S, YS_RELAXED),
-			    "%s: a vCPU preempted in user mode taken by a tier: t1 %lu t2 %lu t3 %lu in %lu spins, %lu yields succeeded, %lu relaxed picks",
-			    cfg[i].name, d(&sc, S, YS_T1), d(&sc, S, YS_T2), d(&sc, S, YS_T3),
-			    d(&sc, S, YS_SPIN), d(&sc, S, YS_OK), d(&sc, S, YS_RELAXED));
-		assert_picks_add_up(&sc, cfg[i].name);
-		if (i == 0)
-			TEST_ASSERT(d(&sc, S, YS_RELAXED) > 0,
-				    "%s: U was preempted (%lu sched_out_preempted) but the relaxed pass never took it",
-				    cfg[i].name, d(&sc, U, YS_PREEMPTED));
-		else
+		if (!cfg[i].aware || !cfg[i].relaxed) {
+			relaxed_phase(&sc, k, cfg[i].name, 1);
 			TEST_ASSERT(d(&sc, S, YS_RELAXED) == 0, "%s: yield_relaxed moved by %lu",
 				    cfg[i].name, d(&sc, S, YS_RELAXED));
+			continue;
+		}
+		preempted = 0;
+		for (phase = 1; phase <= RELAXED_PHASES; phase++) {
+			relaxed_phase(&sc, k, cfg[i].name, phase);
+			preempted += d(&sc, U, YS_PREEMPTED);
+			if (d(&sc, S, YS_RELAXED) > 0)
+				break;
+		}
+		TEST_ASSERT(phase <= RELAXED_PHASES,
+			    "%s: U was preempted %lu times in %d phases, but the relaxed pass never took it",
+			    cfg[i].name, preempted, RELAXED_PHASES);
 	}
 	set_defaults();
 	scene_destroy(&sc);
