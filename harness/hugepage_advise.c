@@ -6,11 +6,12 @@
  * mode is "madvise" (Debian's default).
  *
  * Why: gcc's cc1 takes its garbage-collected heap from anonymous mmap() in
- * 2 MiB chunks and clears what it allocates.  Where a page fault is dear (a
- * VM: here a quarter of a compile's CPU was cc1 faulting in fresh 4 KiB
- * pages), one fault a 2 MiB chunk instead of 512 cut the CPU of compiling
- * the arm64 kernel's kernel/ and mm/ by 21-32%.  glibc's own heap is covered
- * by the tunable glibc.malloc.hugetlb=1, set beside this (harness/kernel.sh).
+ * 2 MiB chunks and clears what it allocates.  Where page faults and TLB
+ * misses are dear (a VM: compiling kernel/sched/core.c here, cc1 spent a
+ * tenth of its CPU in page faults), one fault a 2 MiB chunk instead of 512
+ * cut the CPU of compiling the arm64 kernel's kernel/ and mm/ by 21-32%.
+ * glibc's own heap is covered by the tunable glibc.malloc.hugetlb=1, set
+ * beside this (harness/kernel.sh).
  *
  * It is advice only: the objects built are bit-identical, and a host without
  * THP, or with THP "never", refuses it while the mapping still succeeds.

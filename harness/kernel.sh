@@ -137,6 +137,45 @@ link_fresh_tree() {
 	return 1
 }
 
+# A new tree can start as a copy of the last built tree of another state:
+# prepare_tree then turns its sources into this state's, and kbuild rebuilds
+# only what the difference touches.  The stock and patched configs differ by
+# the series' KUnit symbol, which is in the autoconf.h every object includes,
+# so ccache shares no object between the two states: a first --unpatched build
+# from nothing recompiled all ~620 objects an arch, this recompiles ~225.
+# Sources are hard links (prepare_tree's rsync and patch(1) replace a file,
+# never write into it), build output a real copy.  The fragment stamp is
+# dropped so that configure_kernel makes this state's .config anew.  Fails
+# when there is no built tree to start from.
+seed_tree() {
+	local tree=$1 stamp built="" from out old new
+	for stamp in "$CACHE"/trees/*/out-*/.vsched-built; do
+		if [[ -f $stamp && $stamp != "$tree"/* && ( -z $built || $stamp -nt $built ) ]]; then
+			built=$stamp
+		fi
+	done
+	[[ -n $built ]] || return 1
+	from=$(dirname "$(dirname "$built")")
+	progress "starting kernel tree $(basename "$tree") from $(basename "$from")'s build"
+	if ! find "$from" -mindepth 1 -maxdepth 1 ! -name .git ! -name 'out-*' ! -name .vsched-tree \
+		-exec cp -al -t "$tree" {} + || ! cp -a "$from"/out-* "$tree/"; then
+		find "$tree" -mindepth 1 -delete
+		return 1
+	fi
+	for out in "$tree"/out-*; do
+		rm -f "$out/fragment.config" "$out/.vsched-built"
+	done
+	# The commands of objtool's and the vDSO's objects name the tree by its
+	# absolute path: left as they are, the new tree would rebuild objtool, and
+	# a new objtool makes every x86 object stale.
+	old=$(realpath "$from")/
+	new=$(realpath "$tree")/
+	case $old$new in
+	*[\\\|\&]*) ;; # not in a sed replacement: objtool is rebuilt
+	*) { grep -rlZF --include='.*.cmd' "$old" "$tree"/out-* || true; } | xargs -0 -r sed -i "s|$old|$new|g" ;;
+	esac
+}
+
 # A copy of KDIR with the first $2 patches of the series applied, in
 # $CACHE/trees/$1.  Build output lives in out-<arch>/ inside it, so the
 # compiler sees the same relative paths in every tree and ccache hits across
@@ -164,7 +203,7 @@ prepare_tree() {
 	mkdir -p "$tree"
 	rm -f "$tree/.vsched-tree"
 	if [[ -z $have ]]; then
-		if ! link_fresh_tree "$tree"; then
+		if [[ -n $(ls -A "$tree") ]] || seed_tree "$tree" || ! link_fresh_tree "$tree"; then
 			changed=$(rsync -a --delete --exclude='/out-*' --exclude=/.git --exclude=/.vsched-tree \
 				--out-format='%n' "$KDIR/" "$tree/")
 			(cd "$tree" && printf '%s\n' "$changed" | grep -v '/$' | xargs -r -d '\n' touch --no-create)

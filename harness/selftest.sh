@@ -105,6 +105,42 @@ hugepage_advice() {
 	[[ " $flags " == *" hg "* ]]
 }
 
+# A new tree starts from the last built tree of another state: sources as
+# hard links, build output as a copy without its stamps, and build commands
+# naming the old tree renamed to the new one.
+tree_seeding() {
+	local CACHE=$WORK/seed-cache from to built
+	from=$CACHE/trees/patched
+	to=$CACHE/trees/unpatched
+	# shellcheck source=harness/kernel.sh
+	. "$TOP/harness/kernel.sh"
+	progress() { echo "$*"; }
+	mkdir -p "$from/virt/kvm" "$from/out-x86_64/tools/objtool" "$to"
+	echo source >"$from/virt/kvm/kvm_main.c"
+	echo id1 >"$from/.vsched-tree"
+	echo CONFIG_KVM=y >"$from/out-x86_64/fragment.config"
+	echo stamp >"$from/out-x86_64/.vsched-built"
+	echo "savedcmd_check.o := gcc -I$from/tools/include -c $from/tools/objtool/check.c" \
+		>"$from/out-x86_64/tools/objtool/.check.o.cmd"
+	: >"$from/out-x86_64/vmlinux.o"
+	touch -d '2 minutes ago' "$from/out-x86_64/vmlinux.o"
+	seed_tree "$to"
+	[[ $(stat -c %i "$to/virt/kvm/kvm_main.c") == $(stat -c %i "$from/virt/kvm/kvm_main.c") ]]
+	[[ $(stat -c %i "$to/out-x86_64/vmlinux.o") != $(stat -c %i "$from/out-x86_64/vmlinux.o") ]]
+	[[ ! $to/out-x86_64/vmlinux.o -nt $from/out-x86_64/vmlinux.o ]]
+	[[ ! -e $to/.vsched-tree && ! -e $to/out-x86_64/fragment.config && ! -e $to/out-x86_64/.vsched-built ]]
+	built=$(cat "$to/out-x86_64/tools/objtool/.check.o.cmd")
+	echo "$built"
+	[[ $built == "savedcmd_check.o := gcc -I$to/tools/include -c $to/tools/objtool/check.c" ]]
+	# Nothing built to start from: no seed.
+	rm "$from/out-x86_64/.vsched-built"
+	mkdir "$CACHE/trees/other"
+	if seed_tree "$CACHE/trees/other"; then
+		echo "seeded from a tree that has no build"
+		return 1
+	fi
+}
+
 # A built kernel is up to date only when it was made from the same tree
 # identity, fragment and compiler, and nothing in the tree is newer than it.
 kernel_stamp() {
@@ -255,6 +291,7 @@ main() {
 	step table_counts_timeout_as_failed 30 table_totals
 	step bench_report_pairs_on_with_off 30 bench_report_pairs
 	step kernel_build_up_to_date 30 kernel_stamp
+	step kernel_tree_seeded_from_a_built_one 30 tree_seeding
 	step x86_tsc_khz_measured 30 tsc_khz_measured
 	step build_hugepage_advice 60 hugepage_advice
 	step run_sh_rejects_bad_flags 60 bad_flags
