@@ -100,6 +100,10 @@ hugepage_advice() {
 		echo "SKIP - this kernel has no transparent huge pages to advise"
 		return 4
 	fi
+	if grep -qx 'THP_enabled:\s*0' /proc/self/status; then
+		echo "SKIP - transparent huge pages are disabled for this process (prctl PR_SET_THP_DISABLE)"
+		return 4
+	fi
 	flags=$(LD_PRELOAD=$top/build/host/hugepage_advise.so "$probe")
 	echo "with it: $flags"
 	[[ " $flags " == *" hg "* ]]
