@@ -142,7 +142,8 @@ link_fresh_tree() {
 # only what the difference touches.  The stock and patched configs differ by
 # the series' KUnit symbol, which is in the autoconf.h every object includes,
 # so ccache shares no object between the two states: a first --unpatched build
-# from nothing recompiled all ~620 objects an arch, this recompiles ~225.
+# from nothing recompiled all ~620 objects an arch, this recompiled 136 for
+# arm64 and 45 for x86_64.
 # Sources are hard links (prepare_tree's rsync and patch(1) replace a file,
 # never write into it), build output a real copy.  The fragment stamp is
 # dropped so that configure_kernel makes this state's .config anew.  Fails
@@ -182,6 +183,8 @@ seed_tree() {
 # them.  Files that change are given a fresh mtime so that make rebuilds them.
 # A tree that holds a shorter prefix only gets the missing patches, so that
 # patches-check rebuilds just what each patch touches.
+# A new tree starts from another state's built tree when there is one
+# (seed_tree), else as hard links to KDIR (link_fresh_tree).
 prepare_tree() {
 	local name=$1 npatches=$2 tree=$CACHE/trees/$1 ids have="" k current changed
 	ids=$(tree_identities "$npatches")

@@ -321,7 +321,7 @@ static void scenario_receivers(bool feature)
 		}
 		if (feature) {
 			TEST_ASSERT(d(&va, 0, YS_SPIN) > 0,
-				    "receiver vcpu%d: S never entered kvm_vcpu_on_spin() in %d batches of %d round trips",
+				    "receiver vcpu%d: S never entered kvm_vcpu_on_spin() in the last of %d batches of %d round trips",
 				    id, batches, opt_rounds);
 			TEST_ASSERT(d(&va, 0, YS_T1) > 0,
 				    "receiver vcpu%d: S spun (%lu spin_entries in the last of %d batches) but never took tier 1",
